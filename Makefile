@@ -1,0 +1,57 @@
+# ppslim: one line per target; logic lives in ppslim/ and scripts/*.py, never in shell.
+# Stages run in the local venv. RUNTIME/GPUS/image targets live in mk/container.mk, k8s in mk/k8s.mk.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV    ?= .venv
+LOCK    ?= requirements/cpu.lock.txt
+PY      := $(VENV)/bin/python
+PPSLIM  := $(PY) -m ppslim
+CONFIG  ?= configs/digits/train.yaml
+O       ?=
+OVR     := $(addprefix -o ,$(O))
+DATA    := dataset/digits/train_list.txt
+PYTEST_ARGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.10 --python-platform x86_64-manylinux_2_28 --quiet
+
+.PHONY: help venv data demo train eval export test test-fast lock lint clean
+
+help:  ## list targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(VENV)/.stamp: $(LOCK) pyproject.toml scripts/bootstrap.py
+	python3 scripts/bootstrap.py $(VENV) $(LOCK)
+	touch $@
+
+venv: $(VENV)/.stamp  ## create .venv from the hash-pinned CPU lock
+
+$(DATA): | $(VENV)/.stamp
+	$(PPSLIM) data digits --out dataset/digits
+
+data: $(DATA)  ## write the scikit-learn digits as PNGs in ImageNetDataset layout
+
+demo: $(DATA)  ## the main job on the digits default: train -> export -> eval (prints a summary)
+	$(PPSLIM) pipeline -c configs/digits/pipeline.yaml $(OVR)
+
+train: $(DATA)  ## FP32 baseline
+	$(PPSLIM) train -c $(CONFIG) $(OVR)
+
+export: $(DATA)  ## checkpoint -> verified Paddle inference model
+	$(PPSLIM) export -c $(CONFIG) $(OVR)
+
+eval: $(DATA)  ## score a checkpoint / inference model / .nb
+	$(PPSLIM) eval -c $(CONFIG) $(OVR)
+
+test: $(VENV)/.stamp  ## all tests: unit + real end-to-end stages on the digits data
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.stamp  ## unit tests only, for the edit loop
+	$(PY) -m pytest tests/unit -m "not e2e" $(PYTEST_ARGS)
+
+lock: $(VENV)/.stamp  ## regenerate both hash-pinned locks from pyproject.toml with uv
+	$(UV_COMPILE) --extra cpu --extra build --extra dev -o requirements/cpu.lock.txt
+	$(UV_COMPILE) --extra gpu --extra build -o requirements/gpu.lock.txt
+
+clean:  ## remove outputs (keeps .venv)
+	rm -rf output inference dataset bench
+
+-include mk/*.mk

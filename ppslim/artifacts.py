@@ -1,0 +1,186 @@
+"""Where artifacts live and how they are written: fixed PaddleClas names, atomic writes only.
+
+Every path a stage produces is resolved here, so ``best_model.pdparams`` or
+``quant_post_static_model/`` is spelled once. Writers go through a temp file or directory in the same
+folder and ``os.replace``, so a killed run never leaves a half-written artifact behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import glob
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Iterator
+
+from .errors import ArtifactError
+
+MODEL_FILE = "inference.pdmodel"
+PARAMS_FILE = "inference.pdiparams"
+PTQ_DIRNAME = "quant_post_static_model"
+RESULT_FILE = "result.json"
+METRICS_FILE = "metrics.jsonl"
+PRUNE_PLAN_FILE = "prune_plan.json"
+
+
+# ------------------------------------------------------------------------------- paths
+def model_dir(output_dir: str, arch_name: str) -> str:
+    """``Global.output_dir/<Arch.name>``: checkpoints, metrics and result of a training stage."""
+    return os.path.join(output_dir, arch_name)
+
+
+def checkpoint_prefix(output_dir: str, arch_name: str, tag: str) -> str:
+    """Prefix of a checkpoint triple (``.pdparams``/``.pdopt``/``.pdstates``): tag is epoch_N/best_model/latest."""
+    return os.path.join(model_dir(output_dir, arch_name), tag)
+
+
+def ptq_dir(inference_dir: str) -> str:
+    return os.path.join(inference_dir, PTQ_DIRNAME)
+
+
+def strip_suffix(path: str) -> str:
+    """Users pass ``best_model`` or ``best_model.pdparams``; both name the same checkpoint."""
+    for suffix in (".pdparams", ".pdopt", ".pdstates"):
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def inference_files(directory: str, model_filename: str = MODEL_FILE,
+                    params_filename: str = PARAMS_FILE, key: str = "Global.inference_model_dir") -> tuple[str, str]:
+    """The model and params files of an inference model dir, or one line saying what is missing."""
+    from .errors import ConfigError
+
+    if not os.path.isdir(directory):
+        raise ConfigError(key, f"inference model folder not found: {directory!r}")
+    model, params = os.path.join(directory, model_filename), os.path.join(directory, params_filename)
+    missing = [os.path.basename(p) for p in (model, params) if not os.path.isfile(p)]
+    if missing:
+        present = sorted(os.path.basename(p) for p in glob.glob(os.path.join(directory, "*")))
+        raise ConfigError(key, f"{directory!r} has no {' / '.join(missing)} (found: {present or 'nothing'})")
+    return model, params
+
+
+def size_bytes(*paths: str) -> int:
+    total = 0
+    for path in paths:
+        if os.path.isdir(path):
+            total += sum(os.path.getsize(p) for p in glob.glob(os.path.join(path, "**"), recursive=True)
+                         if os.path.isfile(p))
+        elif os.path.isfile(path):
+            total += os.path.getsize(path)
+    return total
+
+
+# ------------------------------------------------------------------------------- atomic writers
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_dir(final_dir: str) -> Iterator[str]:
+    """Yield a temp dir beside ``final_dir``; on success it replaces ``final_dir`` whole.
+
+    On any exception the temp dir is removed and ``final_dir`` is left as it was.
+    """
+    final_dir = os.path.abspath(final_dir)
+    parent = os.path.dirname(final_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.tmp-", dir=parent)
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the artifact gets normal permissions
+    try:
+        yield tmp
+        if os.path.isdir(final_dir):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.old-", dir=parent)
+            os.replace(final_dir, os.path.join(old, "x"))
+            os.replace(tmp, final_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(path: str, mode: str = "w") -> Iterator[Any]:
+    """Open a temp file beside ``path``; fsync and rename it into place when the block succeeds."""
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(path))
+    os.chmod(tmp, 0o666 & ~_umask())
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    return obj
+
+
+def write_json(path: str, obj: Any) -> str:
+    with atomic_file(path) as f:
+        json.dump(to_jsonable(obj), f, indent=2, sort_keys=True)
+        f.write("\n")
+    return path
+
+
+def read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: not found") from None
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{path}: not valid JSON ({e})") from None
+
+
+def append_jsonl(path: str, obj: Any) -> None:
+    """Metrics log: one JSON object per line; appends are small enough to be atomic in practice."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(to_jsonable(obj), sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def paddle_save(obj: Any, path: str) -> None:
+    """``paddle.save`` through a temp file, so a checkpoint is either whole or absent."""
+    import paddle
+
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(path))
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    try:
+        paddle.save(obj, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise

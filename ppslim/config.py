@@ -1,0 +1,546 @@
+"""PaddleClas-shaped YAML config, ``-o Key.sub=value`` overrides, validated once into frozen dataclasses.
+
+Stages never see dicts: :func:`load` returns a :class:`Config` whose every key was checked for name
+and type. Paths on disk are checked by the stage that needs them, before any expensive work.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import yaml
+
+from . import schema
+from .errors import ConfigError
+
+
+class StrEnum(str, enum.Enum):
+    def __str__(self) -> str:
+        return self.value
+
+
+class Device(StrEnum):
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class OptimizerName(StrEnum):
+    MOMENTUM = "Momentum"
+    SGD = "SGD"
+    ADAM = "Adam"
+
+
+class LrName(StrEnum):
+    COSINE = "Cosine"
+    PIECEWISE = "Piecewise"
+    CONSTANT = "Constant"
+
+
+class QuantMethod(StrEnum):
+    QAT = "qat"
+    PACT = "pact"
+
+
+class PruneMethod(StrEnum):
+    FPGM = "fpgm"
+    L1_NORM = "l1_norm"
+
+
+class PtqAlgo(StrEnum):
+    KL = "KL"
+    HIST = "hist"
+    AVG = "avg"
+    ABS_MAX = "abs_max"
+    MSE = "mse"
+    EMD = "emd"
+
+
+class InferenceBackend(StrEnum):
+    """How an inference model is run. ``auto`` = oneDNN, plus oneDNN INT8 for quantized models."""
+    AUTO = "auto"
+    PLAIN = "plain"
+    ONEDNN = "onednn"
+    ONEDNN_INT8 = "onednn_int8"
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One PaddleClas list item such as ``{ResizeImage: {size: 32}}``."""
+    name: str
+    params: dict
+
+
+def _ops(registry_name: str):
+    """Field metadata telling :func:`_parse_ops` which registry validates this op list."""
+    return field(default=(), metadata={"ops": registry_name})
+
+
+@dataclass(frozen=True)
+class GlobalConfig:
+    device: Device = Device.CPU
+    seed: int = 42
+    epochs: int = 10
+    output_dir: str = "./output"
+    save_interval: int = 1
+    eval_during_train: bool = True
+    eval_interval: int = 1
+    print_batch_step: int = 10
+    pretrained_model: Optional[str] = None
+    checkpoints: Optional[str] = None
+    save_inference_dir: str = "./inference"
+    inference_model_dir: Optional[str] = None
+    inference_backend: InferenceBackend = InferenceBackend.AUTO
+    image_shape: tuple[int, ...] = (3, 224, 224)
+    cpu_threads: Optional[int] = None
+    # Export/PTQ/QAT refuse an artifact whose outputs drift from the reference by more than this.
+    verify_images: int = 64
+    verify_min_cosine: float = 0.99
+    verify_min_top1_agreement: float = 0.95
+    # INT8 artifacts are compared with their fake-quant/FP32 source: rounding moves logits a little.
+    verify_int8_min_cosine: float = 0.95
+    verify_int8_min_top1_agreement: float = 0.90
+
+    def validate(self, path: str) -> None:
+        for key in ("epochs", "save_interval", "eval_interval", "print_batch_step", "verify_images"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{path}.{key}", f"expected an integer >= 1, got {getattr(self, key)}")
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ConfigError(f"{path}.image_shape", f"expected [C, H, W] of positive integers, got {list(self.image_shape)}")
+        if self.cpu_threads is not None and self.cpu_threads < 1:
+            raise ConfigError(f"{path}.cpu_threads", f"expected an integer >= 1, got {self.cpu_threads}")
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    name: str
+    class_num: int = 1000
+    import_path: Optional[str] = field(default=None, metadata={"key": "import"})
+    scale: Optional[float] = None
+    pretrained: bool = False
+    params: dict = field(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        if self.class_num < 1:
+            raise ConfigError(f"{path}.class_num", f"expected an integer >= 1, got {self.class_num}")
+        if self.pretrained:
+            raise ConfigError(f"{path}.pretrained", "downloading hub weights is not supported; "
+                              "set Global.pretrained_model to a local .pdparams file instead")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    Train: tuple[OpSpec, ...] = _ops("LOSSES")
+    Eval: tuple[OpSpec, ...] = _ops("LOSSES")
+
+
+@dataclass(frozen=True)
+class LrConfig:
+    name: LrName = LrName.COSINE
+    learning_rate: float = 0.1
+    warmup_epoch: int = 0
+    warmup_start_lr: float = 0.0
+    eta_min: float = 0.0
+    decay_epochs: tuple[int, ...] = ()
+    values: tuple[float, ...] = ()
+
+    def validate(self, path: str) -> None:
+        if self.learning_rate <= 0:
+            raise ConfigError(f"{path}.learning_rate", f"expected a number > 0, got {self.learning_rate}")
+        if self.name == LrName.PIECEWISE and len(self.values) != len(self.decay_epochs) + 1:
+            raise ConfigError(f"{path}.values", f"Piecewise needs len(decay_epochs) + 1 = "
+                              f"{len(self.decay_epochs) + 1} values, got {len(self.values)}")
+
+
+@dataclass(frozen=True)
+class RegularizerConfig:
+    name: str = "L2"
+    coeff: float = 1e-4
+
+    def validate(self, path: str) -> None:
+        if self.name != "L2":
+            raise ConfigError(f"{path}.name", f"{self.name!r} not in [L2]")
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: OptimizerName = OptimizerName.MOMENTUM
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    lr: LrConfig = LrConfig()
+    regularizer: Optional[RegularizerConfig] = None
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str = "ImageNetDataset"
+    image_root: str = ""
+    cls_label_path: str = ""
+    delimiter: str = " "
+    transform_ops: tuple[OpSpec, ...] = _ops("TRANSFORMS")
+    batch_transform_ops: tuple[OpSpec, ...] = _ops("BATCH_TRANSFORMS")
+
+    def validate(self, path: str) -> None:
+        if self.name != "ImageNetDataset":
+            raise ConfigError(f"{path}.name", f"{self.name!r} not in [ImageNetDataset]"
+                              + schema.did_you_mean(self.name, ["ImageNetDataset"]))
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    name: str = "DistributedBatchSampler"
+    batch_size: int = 64
+    drop_last: bool = False
+    shuffle: bool = False
+
+    def validate(self, path: str) -> None:
+        valid = ["DistributedBatchSampler", "BatchSampler"]
+        if self.name not in valid:
+            raise ConfigError(f"{path}.name", f"{self.name!r} not in {valid}" + schema.did_you_mean(self.name, valid))
+        if self.batch_size < 1:
+            raise ConfigError(f"{path}.batch_size", f"expected an integer >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    num_workers: int = 0
+    use_shared_memory: bool = False
+
+
+@dataclass(frozen=True)
+class DataSectionConfig:
+    dataset: DatasetConfig = DatasetConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    loader: LoaderConfig = LoaderConfig()
+
+
+@dataclass(frozen=True)
+class DataLoaderConfig:
+    Train: Optional[DataSectionConfig] = None
+    Eval: Optional[DataSectionConfig] = None
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    Train: tuple[OpSpec, ...] = _ops("METRICS")
+    Eval: tuple[OpSpec, ...] = _ops("METRICS")
+
+
+@dataclass(frozen=True)
+class PostProcessConfig:
+    name: str = "Topk"
+    topk: int = 5
+    class_id_map_file: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    infer_imgs: str = ""
+    batch_size: int = 8
+    transforms: tuple[OpSpec, ...] = _ops("TRANSFORMS")
+    PostProcess: PostProcessConfig = PostProcessConfig()
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    name: QuantMethod = QuantMethod.QAT
+    weight_quantize_type: str = "channel_wise_abs_max"
+    activation_quantize_type: str = "moving_average_abs_max"
+    weight_bits: int = 8
+    activation_bits: int = 8
+    quantizable_layer_type: tuple[str, ...] = ("Conv2D", "Linear")
+    onnx_format: bool = True
+    # Derive QAT LR (1/10 of train LR), epochs (1/3 of train epochs) and warmup from the FP32 recipe.
+    derive_from_train: bool = False
+
+    def validate(self, path: str) -> None:
+        for key in ("weight_bits", "activation_bits"):
+            if not 2 <= getattr(self, key) <= 16:
+                raise ConfigError(f"{path}.{key}", f"expected 2..16, got {getattr(self, key)}")
+        valid_w = ["abs_max", "channel_wise_abs_max"]
+        if self.weight_quantize_type not in valid_w:
+            raise ConfigError(f"{path}.weight_quantize_type", f"{self.weight_quantize_type!r} not in {valid_w}")
+        valid_a = ["moving_average_abs_max", "abs_max"]
+        if self.activation_quantize_type not in valid_a:
+            raise ConfigError(f"{path}.activation_quantize_type",
+                              f"{self.activation_quantize_type!r} not in {valid_a}")
+        valid_l = ["Conv2D", "Linear", "Conv2DTranspose"]
+        for i, t in enumerate(self.quantizable_layer_type):
+            if t not in valid_l:
+                raise ConfigError(f"{path}.quantizable_layer_type.{i}", f"{t!r} not in {valid_l}"
+                                  + schema.did_you_mean(t, valid_l))
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    name: PruneMethod = PruneMethod.FPGM
+    pruned_ratio: Union[float, dict[str, float]] = 0.3
+    # Fine-tuning after pruning; default: Global.epochs and Optimizer.lr.learning_rate.
+    finetune_epochs: Optional[int] = None
+    finetune_lr: Optional[float] = None
+
+    def validate(self, path: str) -> None:
+        ratios = self.pruned_ratio.items() if isinstance(self.pruned_ratio, dict) else [("", self.pruned_ratio)]
+        for key, ratio in ratios:
+            if not 0.0 < ratio < 1.0:
+                where = f"{path}.pruned_ratio" + (f".{key}" if key else "")
+                raise ConfigError(where, f"expected a ratio in (0, 1), got {ratio}")
+        if self.finetune_epochs is not None and self.finetune_epochs < 1:
+            raise ConfigError(f"{path}.finetune_epochs", f"expected an integer >= 1, got {self.finetune_epochs}")
+        if self.finetune_lr is not None and self.finetune_lr <= 0:
+            raise ConfigError(f"{path}.finetune_lr", f"expected a number > 0, got {self.finetune_lr}")
+
+
+@dataclass(frozen=True)
+class PtqConfig:
+    algo: PtqAlgo = PtqAlgo.HIST
+    batch_size: int = 16
+    batch_nums: int = 10
+    hist_percent: float = 0.99999
+    weight_quantize_type: str = "channel_wise_abs_max"
+    onnx_format: bool = True
+    quantizable_op_type: tuple[str, ...] = ("conv2d", "depthwise_conv2d", "mul", "matmul", "matmul_v2")
+    model_filename: str = "inference.pdmodel"
+    params_filename: str = "inference.pdiparams"
+    skip_tensor_list: tuple[str, ...] = ()
+
+    def validate(self, path: str) -> None:
+        for key in ("batch_size", "batch_nums"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{path}.{key}", f"expected an integer >= 1 (calibration needs images), "
+                                  f"got {getattr(self, key)}")
+        if not 0.0 < self.hist_percent <= 1.0:
+            raise ConfigError(f"{path}.hist_percent", f"expected a value in (0, 1], got {self.hist_percent}")
+        valid_w = ["abs_max", "channel_wise_abs_max"]
+        if self.weight_quantize_type not in valid_w:
+            raise ConfigError(f"{path}.weight_quantize_type", f"{self.weight_quantize_type!r} not in {valid_w}")
+
+
+# What paddle_lite_opt 2.13rc0 accepts as --valid_targets.
+LITE_TARGETS = ("arm", "opencl", "x86", "metal", "xpu", "host", "cambricon_mlu", "huawei_ascend_npu",
+                "imagination_nna", "mediatek_apu", "huawei_kirin_npu", "verisilicon_timvx", "android_nnapi",
+                "eeasytech_npu", "qualcomm_qnn", "kunlunxin_xtcl")
+
+
+@dataclass(frozen=True)
+class LiteConfig:
+    valid_targets: tuple[str, ...] = ("arm",)
+    model_dir: Optional[str] = None
+    optimize_out: Optional[str] = None
+
+    def validate(self, path: str) -> None:
+        if not self.valid_targets:
+            raise ConfigError(f"{path}.valid_targets", f"expected at least one of {list(LITE_TARGETS)}")
+        for i, target in enumerate(self.valid_targets):
+            for part in target.split(","):  # "opencl,arm": OpenCL with ARM CPU fallback
+                if part not in LITE_TARGETS:
+                    raise ConfigError(f"{path}.valid_targets.{i}", f"{part!r} not in {list(LITE_TARGETS)}"
+                                      + schema.did_you_mean(part, LITE_TARGETS))
+
+
+@dataclass(frozen=True)
+class SlimConfig:
+    quant: Optional[QuantConfig] = None
+    prune: Optional[PruneConfig] = None
+    ptq: Optional[PtqConfig] = None
+    lite: Optional[LiteConfig] = None
+
+
+@dataclass(frozen=True)
+class Config:
+    Global: GlobalConfig = GlobalConfig()
+    Arch: Optional[ArchConfig] = None
+    Loss: LossConfig = LossConfig()
+    Optimizer: OptimizerConfig = OptimizerConfig()
+    DataLoader: DataLoaderConfig = DataLoaderConfig()
+    Metric: MetricConfig = MetricConfig()
+    Infer: Optional[InferConfig] = None
+    Slim: SlimConfig = SlimConfig()
+    source: str = field(default="", metadata={"key": "__source__"})
+
+    def require(self, section: str):
+        """Return a section a stage cannot work without, or raise naming it."""
+        value: Any = self
+        for part in section.split("."):
+            value = getattr(value, part)
+            if value is None:
+                raise ConfigError(section, "required by this stage but missing from the config")
+        return value
+
+
+# ------------------------------------------------------------------------------- op lists
+def _parse_ops(raw: Any, path: str, registry_name: str) -> list:
+    """Validate a list of ``{Name: {params}}`` items against the op registry named in the schema."""
+    from . import registries  # lazily: registries import paddle.vision only when ops are built
+
+    registry = getattr(registries, registry_name)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(path, f"expected a list of {{Name: {{...}}}} items, got {raw!r}")
+    specs = []
+    for i, entry in enumerate(raw):
+        name, params = schema.single_key(entry, f"{path}.{i}", registry)
+        registries.check_params(registry[name], params, f"{path}.{i}.{name}")
+        specs.append({"name": name, "params": params})
+    return specs
+
+
+def _normalise_ops(cls, data: Any, path: str) -> Any:
+    """Rewrite op-list fields of ``cls`` in ``data`` into ``OpSpec`` mappings, recursing into sections."""
+    if not isinstance(data, dict) or not dataclasses.is_dataclass(cls):
+        return data
+    import typing
+    hints = typing.get_type_hints(cls)
+    out = dict(data)
+    for f in dataclasses.fields(cls):
+        key = f.metadata.get("key", f.name)
+        if key not in out:
+            continue
+        sub = f"{path}.{key}" if path else key
+        if "ops" in f.metadata:
+            out[key] = _parse_ops(out[key], sub, f.metadata["ops"])
+            continue
+        tp = hints[f.name]
+        for candidate in (tp, *typing.get_args(tp)):
+            if dataclasses.is_dataclass(candidate):
+                out[key] = _normalise_ops(candidate, out[key], sub)
+                break
+    return out
+
+
+# ------------------------------------------------------------------------------- overrides
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e-4`` as a float (PyYAML's YAML 1.1 rules need a dot:
+    ``1.0e-4``), so ``-o Optimizer.regularizer.coeff=1e-4`` is the number users mean."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def _yaml_load(stream):
+    return yaml.load(stream, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"Global.epochs=3"`` -> (["Global", "epochs"], 3). Values are YAML-typed (lists, bools, null)."""
+    if "=" not in text:
+        raise ConfigError(text, "override must look like Section.key=value")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not key.strip() or any(not p for p in parts):
+        raise ConfigError(key, "override key must be a dotted path like Global.epochs")
+    try:
+        value = _yaml_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(key, f"value {raw!r} is not valid YAML: {e.problem}") from None
+    return parts, value
+
+
+def apply_override(data: dict, parts: list[str], value: Any) -> None:
+    """Set ``value`` at ``parts`` in nested dicts/lists, creating mappings for new keys.
+
+    Unknown keys are not rejected here: the typed build that follows rejects them with a hint.
+    """
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(where, f"expected a list index below {len(node)}")
+            idx = int(part)
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(where, f"cannot set a key inside {type(node).__name__} value {node!r}")
+        if last:
+            node[part] = value
+        else:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+
+
+def read_yaml(path: str, _seen: tuple = ()) -> dict:
+    """Read a config; ``_BASE_: other.yaml`` (relative to this file) is read first and deep-merged
+    under it, as in PaddleDetection/PaddleSeg, so a QAT config states only what differs."""
+    if not os.path.isfile(path):
+        raise ConfigError(_seen[-1] + " _BASE_" if _seen else "-c", f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = _yaml_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(path, f"not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, "expected a YAML mapping with sections Global, Arch, ...")
+    base = data.pop("_BASE_", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: _BASE_", f"expected a file name, got {base!r}")
+    base_path = os.path.normpath(os.path.join(os.path.dirname(path), base))
+    if os.path.abspath(base_path) in _seen:
+        raise ConfigError(f"{path}: _BASE_", f"include cycle through {base_path}")
+    return deep_merge(read_yaml(base_path, _seen + (os.path.abspath(path),)), data)
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    """``top`` wins; mappings merge key by key, everything else (lists included) is replaced."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def from_dict(data: dict, overrides: list[str] = (), source: str = "") -> Config:
+    """Validate raw config data plus ``Key=value`` overrides into a :class:`Config`."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        apply_override(data, *parse_override(text))
+    data = _normalise_ops(Config, data, "")
+    if source:
+        data["__source__"] = source
+    return schema.build(Config, data, "")
+
+
+def load(path: str, overrides: list[str] = ()) -> Config:
+    """Read the YAML at ``path``, apply overrides, and validate everything once.
+
+    :raises ConfigError: naming the first bad key path, before any expensive work starts.
+    """
+    return from_dict(read_yaml(path), overrides, source=os.path.abspath(path))
+
+
+def to_dict(cfg: Config) -> dict:
+    """The config back as plain data (enums as strings), e.g. for result files and k8s ConfigMaps."""
+    def plain(v):
+        if isinstance(v, enum.Enum):
+            return v.value
+        if isinstance(v, OpSpec):
+            return {v.name: plain(v.params)}
+        if dataclasses.is_dataclass(v):
+            return {f.metadata.get("key", f.name): plain(getattr(v, f.name)) for f in dataclasses.fields(v)
+                    if f.name != "source" and getattr(v, f.name) is not None}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(cfg)

@@ -1,0 +1,318 @@
+"""The training engine shared by train, QAT and prune: runtime set-up, optimizer, fit, evaluate.
+
+Small pieces instead of one god object: :func:`setup_runtime` (device, seed, distributed),
+:func:`build_optimizer`, :func:`fit` (epochs, checkpoints, resume, metrics log) and
+:func:`evaluate`. Stages compose them and pass their own hooks (QAT syncs its scales before a save).
+"""
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import artifacts, data
+from .config import Config, Device, LrConfig, LrName, OptimizerName
+from .errors import ConfigError
+from .losses import build_loss
+from .metrics import build_metrics
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------- runtime
+@dataclass(frozen=True)
+class Runtime:
+    device: str
+    seed: int
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def launched_world_size() -> int:
+    """World size when started by ``paddle.distributed.launch`` (it sets PADDLE_TRAINERS_NUM)."""
+    return int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+
+
+def setup_runtime(cfg: Config) -> Runtime:
+    """Pick the device, seed every RNG, and join the process group when launched distributed."""
+    import paddle
+
+    device = cfg.Global.device
+    if device == Device.GPU:
+        from .gpu import check_gpu_supported  # fails with one line instead of a CUDA error later
+
+        check_gpu_supported()
+        local_rank = int(os.environ.get("PADDLE_LOCAL_RANK", os.environ.get("FLAGS_selected_gpus", "0")).split(",")[0])
+        place = f"gpu:{local_rank}"
+    else:
+        place = "cpu"
+    paddle.set_device(place)
+    seed_everything(cfg.Global.seed)
+    world = launched_world_size()
+    rank = 0
+    if world > 1:
+        import paddle.distributed as dist
+
+        dist.init_parallel_env()
+        rank, world = dist.get_rank(), dist.get_world_size()
+    return Runtime(device=place, seed=cfg.Global.seed, rank=rank, world_size=world)
+
+
+def seed_everything(seed: int) -> None:
+    import paddle
+
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+
+# ------------------------------------------------------------------------------- optimizer
+def build_lr(lr: LrConfig, epochs: int, steps_per_epoch: int):
+    """An LR schedule stepped every iteration; ``warmup_epoch`` wraps it in linear warmup."""
+    import paddle
+
+    sched = paddle.optimizer.lr
+    warmup_steps = lr.warmup_epoch * steps_per_epoch
+    if lr.name == LrName.COSINE:
+        base = sched.CosineAnnealingDecay(lr.learning_rate, T_max=max(1, epochs * steps_per_epoch - warmup_steps),
+                                          eta_min=lr.eta_min)
+    elif lr.name == LrName.PIECEWISE:
+        base = sched.PiecewiseDecay([e * steps_per_epoch for e in lr.decay_epochs], list(lr.values))
+    else:
+        base = sched.LambdaDecay(lr.learning_rate, lambda _: 1.0)
+    if warmup_steps:
+        return sched.LinearWarmup(base, warmup_steps, lr.warmup_start_lr, lr.learning_rate)
+    return base
+
+
+def build_optimizer(cfg: Config, parameters, epochs: int, steps_per_epoch: int, lr: Optional[LrConfig] = None):
+    """Momentum/SGD/Adam from ``Optimizer`` with an L2 regularizer when configured."""
+    import paddle
+
+    opt_cfg = cfg.Optimizer
+    scheduler = build_lr(lr or opt_cfg.lr, epochs, steps_per_epoch)
+    decay = paddle.regularizer.L2Decay(opt_cfg.regularizer.coeff) if opt_cfg.regularizer else None
+    if opt_cfg.name == OptimizerName.MOMENTUM:
+        opt = paddle.optimizer.Momentum(scheduler, momentum=opt_cfg.momentum, parameters=parameters,
+                                        weight_decay=decay)
+    elif opt_cfg.name == OptimizerName.SGD:
+        opt = paddle.optimizer.SGD(scheduler, parameters=parameters, weight_decay=decay)
+    else:
+        opt = paddle.optimizer.Adam(scheduler, beta1=opt_cfg.beta1, beta2=opt_cfg.beta2, epsilon=opt_cfg.epsilon,
+                                    parameters=parameters, weight_decay=decay)
+    return opt, scheduler
+
+
+# ------------------------------------------------------------------------------- evaluate
+def progress(iterable, desc: str, total: Optional[int] = None):
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, disable=not sys.stderr.isatty())
+
+
+def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
+    """Top-k accuracy (and loss when ``Loss.Eval`` is set) of a dygraph model over a loader."""
+    import paddle
+
+    metrics = build_metrics(cfg.Metric.Eval, "Metric.Eval")
+    for m in metrics:
+        m.reset()
+    loss_fn = build_loss(cfg.Loss.Eval, "Loss.Eval") if cfg.Loss.Eval else None
+    was_training = model.training
+    model.eval()
+    total_loss, batches = 0.0, 0
+    with paddle.no_grad():
+        for images, labels in progress(loader.loader, "eval"):
+            logits = model(images)
+            if loss_fn is not None:
+                total_loss += float(loss_fn(logits, labels))
+                batches += 1
+            out, lab = logits.numpy(), labels.numpy()
+            for m in metrics:
+                m.update(out, lab)
+    if was_training:
+        model.train()
+    result = {}
+    for m in metrics:
+        result.update(m.result())
+    if loss_fn is not None and batches:
+        result["loss"] = total_loss / batches
+    return result
+
+
+# ------------------------------------------------------------------------------- checkpoints
+@dataclass(frozen=True)
+class Checkpoint:
+    prefix: str
+    epoch: int
+    best_top1: float
+    metrics: dict = field(default_factory=dict)
+
+
+def save_checkpoint(model, optimizer, prefix: str, state: dict) -> None:
+    """Write ``prefix.pdparams/.pdopt/.pdstates``; the ``.pdstates`` file goes last and marks it whole."""
+    artifacts.paddle_save(model.state_dict(), prefix + ".pdparams")
+    if optimizer is not None:
+        artifacts.paddle_save(optimizer.state_dict(), prefix + ".pdopt")
+    artifacts.write_json(prefix + ".pdstates", state)
+
+
+def load_checkpoint(model, optimizer, path: str, key: str = "Global.checkpoints") -> Checkpoint:
+    """Resume: model weights, optimizer (with LR schedule) state and the epoch counter."""
+    import paddle
+
+    from .models import load_weights
+
+    prefix = artifacts.strip_suffix(path)
+    if not os.path.isfile(prefix + ".pdstates"):
+        raise ConfigError(key, f"no complete checkpoint at {prefix!r} (missing {os.path.basename(prefix)}.pdstates)")
+    load_weights(model, prefix, key)
+    if optimizer is not None:
+        if not os.path.isfile(prefix + ".pdopt"):
+            raise ConfigError(key, f"{prefix}.pdopt missing: cannot resume the optimizer state")
+        optimizer.set_state_dict(paddle.load(prefix + ".pdopt"))
+    state = artifacts.read_json(prefix + ".pdstates")
+    return Checkpoint(prefix, int(state["epoch"]), float(state.get("best_top1", 0.0)), state.get("metrics", {}))
+
+
+def resolve_resume(checkpoints: Optional[str], run_dir: str) -> Optional[str]:
+    """``Global.checkpoints: auto`` resumes from ``run_dir/latest`` when a complete one exists
+    (a restarted pod picks up where it stopped) and starts fresh otherwise."""
+    if checkpoints != "auto":
+        return checkpoints
+    latest = os.path.join(run_dir, "latest")
+    return latest if os.path.isfile(latest + ".pdstates") else None
+
+
+# ------------------------------------------------------------------------------- fit
+@dataclass(frozen=True)
+class FitResult:
+    run_dir: str
+    epochs_run: int
+    last_epoch: int
+    best_top1: float
+    best_epoch: int
+    final_metrics: dict
+    best_model: str
+    seconds: float
+
+
+Hook = Callable[[object], None]
+
+
+class StepWatchdog:
+    """End a rank stuck in a collective (a dead peer) with a traceback instead of hanging forever.
+
+    ``faulthandler.dump_traceback_later`` fires from C, so it works while Python is blocked in gloo;
+    a Python thread could not. Re-armed every step; off when ``PPSLIM_STEP_TIMEOUT`` is 0.
+    """
+
+    def __init__(self, enabled: bool):
+        self.timeout = float(os.environ.get("PPSLIM_STEP_TIMEOUT", "300")) if enabled else 0.0
+
+    def arm(self) -> None:
+        if self.timeout > 0:
+            faulthandler.dump_traceback_later(self.timeout, exit=True)
+
+    def disarm(self) -> None:
+        if self.timeout > 0:
+            faulthandler.cancel_dump_traceback_later()
+
+
+def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[int] = None,
+        lr: Optional[LrConfig] = None, resume: Optional[str] = None,
+        before_save: Optional[Hook] = None, extra_state: Optional[dict] = None) -> FitResult:
+    """Train ``model`` for ``epochs``, evaluating and checkpointing as ``Global`` says.
+
+    Checkpoints go to ``run_dir/epoch_N``, ``latest`` and ``best_model`` (each atomic). ``resume``
+    (a checkpoint prefix) continues at the epoch after the saved one, optimizer state included,
+    on every rank. ``before_save(model)`` runs on all ranks before each save (QAT averages its
+    activation scales there). ``extra_state`` is stored in every ``.pdstates`` (e.g. a prune plan).
+    """
+    import paddle
+
+    g = cfg.Global
+    epochs = epochs or g.epochs
+    train_loader = data.build_loader(cfg, "Train", distributed=runtime.distributed)
+    eval_loader = data.build_loader(cfg, "Eval", shuffle=False) if g.eval_during_train else None
+    loss_fn = build_loss(cfg.Loss.Train, "Loss.Train")
+    net = paddle.DataParallel(model) if runtime.distributed else model
+    optimizer, scheduler = build_optimizer(cfg, model.parameters(), epochs, len(train_loader), lr)
+    start_epoch, best_top1, best_epoch = 1, -1.0, 0
+    resume = resolve_resume(resume, run_dir)
+    if resume:
+        ckpt = load_checkpoint(model, optimizer, resume)
+        start_epoch, best_top1, best_epoch = ckpt.epoch + 1, ckpt.best_top1, ckpt.metrics.get("best_epoch", 0)
+        log.info("resumed from %s at epoch %d", ckpt.prefix, start_epoch)
+    metrics_path = os.path.join(run_dir, artifacts.METRICS_FILE)
+    if not resume and runtime.is_main and os.path.exists(metrics_path):
+        os.remove(metrics_path)  # a fresh run starts a fresh log; a resumed one appends
+    rng = np.random.RandomState(g.seed)
+    watchdog = StepWatchdog(runtime.distributed)
+    final_metrics: dict = {}
+    t_start = time.perf_counter()
+    for epoch in range(start_epoch, epochs + 1):
+        t0 = time.perf_counter()
+        train_loader.set_epoch(epoch)
+        net.train()
+        total, seen = 0.0, 0
+        for step, (images, labels) in enumerate(progress(train_loader.loader, f"epoch {epoch}/{epochs}")):
+            watchdog.arm()
+            target = labels
+            for op in train_loader.batch_ops:
+                mixed, la, lb, lam = op(images.numpy(), labels.numpy(), rng)
+                images, target = paddle.to_tensor(mixed), (paddle.to_tensor(la), paddle.to_tensor(lb), lam)
+            loss = loss_fn(net(images), target)
+            loss.backward()
+            optimizer.step()
+            optimizer.clear_grad()
+            scheduler.step()
+            value = float(loss)
+            if not np.isfinite(value):
+                raise FloatingPointError(f"loss became {value} at epoch {epoch} step {step}; lower the LR")
+            total += value * len(labels)
+            seen += len(labels)
+            if step % g.print_batch_step == 0:
+                log.debug("epoch %d step %d loss %.4f", epoch, step, value)
+        watchdog.disarm()
+        record = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": float(optimizer.get_lr()),
+                  "rank": runtime.rank}
+        if eval_loader is not None and (epoch % g.eval_interval == 0 or epoch == epochs):
+            record.update(evaluate(model, eval_loader, cfg))
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        final_metrics = record
+        if before_save is not None:
+            before_save(model)
+        top1 = record.get("top1", -1.0)
+        is_best = top1 > best_top1
+        if is_best:
+            best_top1, best_epoch = top1, epoch
+        log.info("epoch %d/%d loss %.4f %s(%.1fs)", epoch, epochs, record["train_loss"],
+                 f"top1 {top1:.4f} " if "top1" in record else "", record["seconds"])
+        if runtime.is_main:
+            state = {"epoch": epoch, "best_top1": best_top1,
+                     "metrics": {**record, "best_epoch": best_epoch}, **(extra_state or {})}
+            if epoch % g.save_interval == 0 or epoch == epochs:
+                save_checkpoint(model, optimizer, os.path.join(run_dir, f"epoch_{epoch}"), state)
+            if is_best or not os.path.isfile(os.path.join(run_dir, "best_model.pdstates")):
+                save_checkpoint(model, None, os.path.join(run_dir, "best_model"), state)
+            save_checkpoint(model, optimizer, os.path.join(run_dir, "latest"), state)
+            artifacts.append_jsonl(metrics_path, record)
+    return FitResult(run_dir=run_dir, epochs_run=max(0, epochs - start_epoch + 1), last_epoch=epochs,
+                     best_top1=best_top1, best_epoch=best_epoch, final_metrics=final_metrics,
+                     best_model=os.path.join(run_dir, "best_model"), seconds=round(time.perf_counter() - t_start, 2))

@@ -1,0 +1,194 @@
+"""Run artifacts: Paddle Inference predictors (plain, oneDNN, oneDNN INT8), dygraph models, and the
+output comparison that every conversion must pass before its artifact is kept.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .config import Config, Device, InferenceBackend
+from .errors import ArtifactError
+
+log = logging.getLogger(__name__)
+
+QUANT_OPS = ("quantize_linear", "dequantize_linear", "fake_quantize_abs_max", "fake_quantize_moving_average_abs_max",
+             "fake_channel_wise_quantize_abs_max", "fake_dequantize_max_abs", "fake_channel_wise_dequantize_max_abs",
+             "fake_quantize_dequantize_moving_average_abs_max", "fake_channel_wise_quantize_dequantize_abs_max",
+             "fake_quantize_range_abs_max", "fake_quantize_dequantize_abs_max")
+
+
+def read_program_ops(model_file: str) -> list[str]:
+    """The op types of a saved inference program; a file that is not one raises ``ArtifactError``."""
+    from paddle.base import core
+
+    with open(model_file, "rb") as f:
+        blob = f.read()
+    try:
+        # ProgramDesc parses without building Python Operators, which needs static mode.
+        desc = core.ProgramDesc(blob)
+        ops = [desc.block(b).op(i).type() for b in range(desc.num_blocks()) for i in range(desc.block(b).op_size())]
+    except Exception as e:  # the C++ parser raises its own error types
+        raise ArtifactError(f"{model_file}: not a Paddle inference program ({type(e).__name__})") from None
+    if not ops:
+        raise ArtifactError(f"{model_file}: not a Paddle inference program (no ops)")
+    return ops
+
+
+def persistable_dtypes(model_file: str) -> dict[str, str]:
+    """Name -> dtype of every weight the program stores (int8 for real INT8 weights)."""
+    from paddle.base import core
+
+    with open(model_file, "rb") as f:
+        desc = core.ProgramDesc(f.read())
+    block = desc.block(0)
+    return {v.name(): str(v.dtype()).split(".")[-1].lower() for v in block.all_vars()
+            if v.persistable() and v.name() not in ("feed", "fetch")}
+
+
+def is_quantized(model_file: str) -> bool:
+    return any(op in QUANT_OPS for op in read_program_ops(model_file))
+
+
+def resolve_backend(backend: InferenceBackend, quantized: bool) -> InferenceBackend:
+    """``auto`` picks the fast path: oneDNN, and oneDNN INT8 kernels for a quantized program
+    (without ``enable_mkldnn_int8`` an INT8 model runs 3-8x slower than FP32)."""
+    if backend != InferenceBackend.AUTO:
+        return backend
+    return InferenceBackend.ONEDNN_INT8 if quantized else InferenceBackend.ONEDNN
+
+
+@dataclass
+class PaddlePredictor:
+    """A Paddle Inference predictor over one input and one output, with the backend it uses."""
+    predictor: object
+    backend: str
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        pred = self.predictor
+        handle = pred.get_input_handle(pred.get_input_names()[0])
+        handle.reshape(list(batch.shape))
+        handle.copy_from_cpu(np.ascontiguousarray(batch, dtype="float32"))
+        pred.run()
+        return pred.get_output_handle(pred.get_output_names()[0]).copy_to_cpu()
+
+
+def paddle_predictor(model_file: str, params_file: str, backend: InferenceBackend = InferenceBackend.AUTO,
+                     device: Device = Device.CPU, threads: int | None = None) -> PaddlePredictor:
+    from paddle.inference import Config as InferConfig
+    from paddle.inference import create_predictor
+
+    quantized = is_quantized(model_file)
+    backend = resolve_backend(backend, quantized)
+    config = InferConfig(model_file, params_file)
+    config.disable_glog_info()
+    config.switch_ir_optim(True)
+    if device == Device.GPU:
+        config.enable_use_gpu(256, 0)
+        name = "paddle-gpu"
+    else:
+        config.disable_gpu()
+        config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
+        if backend == InferenceBackend.PLAIN:
+            config.disable_mkldnn()
+        else:
+            config.enable_mkldnn()
+            config.set_mkldnn_cache_capacity(10)
+            if backend == InferenceBackend.ONEDNN_INT8:
+                config.enable_mkldnn_int8()
+        name = f"paddle-cpu-{backend.value}"
+    return PaddlePredictor(create_predictor(config), name)
+
+
+def dygraph_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
+    import paddle
+
+    model.eval()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with paddle.no_grad():
+            return model(paddle.to_tensor(batch)).numpy()
+    return run
+
+
+def predict_all(run: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    return np.concatenate([run(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def topk_scores(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> dict:
+    order = np.argsort(-logits, axis=1)
+    return {f"top{k}": float((order[:, :k] == labels[:, None]).any(axis=1).mean()) for k in ks}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    cosine: float
+    top1_agreement: float
+    images: int
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
+    """Mean per-image cosine of the logits and the share of images whose top-1 class is the same."""
+    ref = reference.reshape(len(reference), -1).astype("float64")
+    out = candidate.reshape(len(candidate), -1).astype("float64")
+    denom = np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1)
+    cos = np.where(denom > 0, (ref * out).sum(axis=1) / np.maximum(denom, 1e-30), 0.0)
+    agree = (ref.argmax(1) == out.argmax(1)).mean()
+    return Agreement(round(float(cos.mean()), 6), round(float(agree), 6), len(ref))
+
+
+def verify(reference: np.ndarray, candidate: np.ndarray, cfg: Config, what: str, min_cosine: float | None = None,
+           min_agreement: float | None = None) -> Agreement:
+    """Refuse an artifact whose outputs drift from its reference beyond the configured tolerance."""
+    g = cfg.Global
+    result = compare(reference, candidate)
+    min_cos = g.verify_min_cosine if min_cosine is None else min_cosine
+    min_agree = g.verify_min_top1_agreement if min_agreement is None else min_agreement
+    if not np.all(np.isfinite(candidate)) or result.cosine < min_cos or result.top1_agreement < min_agree:
+        raise ArtifactError(f"{what}: outputs disagree with the reference on {result.images} real images "
+                            f"(cosine {result.cosine:.4f} < {min_cos} or top-1 agreement "
+                            f"{result.top1_agreement:.3f} < {min_agree}); artifact refused")
+    log.info("%s verified: cosine %.4f, top-1 agreement %.3f on %d images", what, result.cosine,
+             result.top1_agreement, result.images)
+    return result
+
+
+@dataclass(frozen=True)
+class OpenArtifact:
+    """Any artifact behind one numpy-in/numpy-out callable, with what it is and how it runs."""
+    run: Callable[[np.ndarray], np.ndarray]
+    path: str
+    kind: str      # checkpoint | inference_model | lite
+    backend: str
+    size_bytes: int
+
+
+def open_artifact(cfg: Config) -> OpenArtifact:
+    """``Global.inference_model_dir`` (a Paddle inference folder or a Lite ``.nb``) when set, else the
+    checkpoint ``Global.pretrained_model`` (default: the run's best model) in dygraph."""
+    from . import artifacts
+    from .restore import default_weights, load_trained_model
+
+    g = cfg.Global
+    path = g.inference_model_dir
+    if path and path.endswith(".nb"):
+        from .lite import run_nb
+
+        if not os.path.isfile(path):
+            raise ArtifactError(f"Global.inference_model_dir: Lite model not found: {path!r}")
+        return OpenArtifact(lambda batch: run_nb(path, batch), path, "lite", "paddle-lite-x86",
+                            os.path.getsize(path))
+    if path:
+        model_file, params_file = artifacts.inference_files(path)
+        runner = paddle_predictor(model_file, params_file, g.inference_backend, g.device, g.cpu_threads)
+        return OpenArtifact(runner, path, "inference_model", runner.backend, os.path.getsize(params_file))
+    import paddle
+
+    prefix, key = default_weights(cfg)
+    paddle.set_device("gpu" if g.device == Device.GPU else "cpu")
+    model, _ = load_trained_model(cfg, prefix, key)
+    return OpenArtifact(dygraph_predictor(model), prefix + ".pdparams", "checkpoint", f"dygraph-{g.device.value}",
+                        os.path.getsize(prefix + ".pdparams"))

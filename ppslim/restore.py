@@ -1,0 +1,53 @@
+"""Rebuild a trained network from a checkpoint, including what was done to it after ``Arch``.
+
+A checkpoint's ``.pdstates`` records the compression applied while it was trained (a pruning plan,
+QAT wrapping). Loading re-applies those first, so the weights fit exactly and ``eval``/``export``/
+``qat`` work on pruned and quantized checkpoints alike.
+"""
+from __future__ import annotations
+
+import os
+
+from . import artifacts, models
+from .config import Config
+from .errors import ConfigError
+
+
+def default_weights(cfg: Config) -> tuple[str, str]:
+    """(checkpoint prefix, config key it came from): ``Global.pretrained_model`` or the run's best model."""
+    if cfg.Global.pretrained_model:
+        return artifacts.strip_suffix(cfg.Global.pretrained_model), "Global.pretrained_model"
+    arch = cfg.require("Arch")
+    return artifacts.checkpoint_prefix(cfg.Global.output_dir, arch.name, "best_model"), "Global.output_dir"
+
+
+def check_weights(prefix: str, key: str) -> None:
+    if not os.path.isfile(prefix + ".pdparams"):
+        raise ConfigError(key, f"weights file not found: {prefix + '.pdparams'!r} (train first, or set "
+                          f"Global.pretrained_model)")
+
+
+def read_states(prefix: str) -> dict:
+    """The ``.pdstates`` beside a checkpoint, or ``{}`` for plain weights (e.g. from PaddleClas)."""
+    path = prefix + ".pdstates"
+    return artifacts.read_json(path) if os.path.isfile(path) else {}
+
+
+def load_trained_model(cfg: Config, prefix: str, key: str):
+    """Build ``Arch``, re-apply the checkpoint's recorded compression, and load its weights strictly.
+
+    :returns: ``(model, states)`` where ``states`` is the checkpoint's ``.pdstates`` content.
+    """
+    check_weights(prefix, key)
+    states = read_states(prefix)
+    model = models.build_model(cfg.require("Arch"))
+    if states.get("prune_plan"):
+        from .pruning import apply_plan
+
+        apply_plan(model, states["prune_plan"], cfg.Global.image_shape)
+    if states.get("quant"):
+        from .quant import wrap_for_qat
+
+        wrap_for_qat(model, states["quant"])
+    models.load_weights(model, prefix, key)
+    return model, states

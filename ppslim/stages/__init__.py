@@ -1,0 +1,1 @@
+"""One module per stage, each with one public entry ``run(cfg) -> Result``."""

@@ -1,0 +1,82 @@
+"""``ppslim qat``: quantization-aware fine-tuning (PaddleSlim dygraph QAT, PACT optional) -> INT8 model."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+
+from .. import artifacts, data, engine, models
+from ..config import Config, LrConfig
+from ..inference_model import input_spec, save_verified, verification_images
+from ..predict import Agreement, dygraph_predictor, predict_all, read_program_ops, QUANT_OPS
+from ..quant import quant_settings, save_quantized, sync_qat_state, wrap_for_qat
+from ..errors import PpslimError
+from ..restore import load_trained_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QatResult:
+    run_dir: str
+    model_dir: str
+    method: str
+    quantized_layers: int
+    epochs_run: int
+    learning_rate: float
+    best_top1: float
+    params_bytes: int
+    quant_ops: int
+    backend: str
+    agreement: Agreement
+    seconds: float
+
+
+def derived_schedule(cfg: Config) -> tuple[int, LrConfig]:
+    """QAT tuning advice applied to the FP32 recipe in the same config: LR / 10, epochs / 3, warmup."""
+    lr = cfg.Optimizer.lr
+    epochs = max(1, round(cfg.Global.epochs / 3))
+    derived = replace(lr, learning_rate=lr.learning_rate / 10, warmup_epoch=min(1, epochs - 1) if epochs > 1 else 0,
+                      warmup_start_lr=lr.learning_rate / 100, eta_min=0.0)
+    log.info("QAT schedule derived from the FP32 recipe: %d epochs (was %d), LR %.3g (was %.3g), %d warmup epoch(s)",
+             epochs, cfg.Global.epochs, derived.learning_rate, lr.learning_rate, derived.warmup_epoch)
+    return epochs, derived
+
+
+def run(cfg: Config) -> QatResult:
+    g = cfg.Global
+    arch, quant = cfg.require("Arch"), cfg.require("Slim.quant")
+    data.check_dataset(cfg, "Train")
+    images = verification_images(cfg)
+    runtime = engine.setup_runtime(cfg)
+    if g.pretrained_model:
+        model, states = load_trained_model(cfg, artifacts.strip_suffix(g.pretrained_model), "Global.pretrained_model")
+        if states.get("quant"):
+            raise PpslimError("Global.pretrained_model is already a QAT checkpoint; resume it with "
+                              "Global.checkpoints instead")
+    else:
+        log.warning("QAT without Global.pretrained_model trains from random weights; QAT is meant to "
+                    "fine-tune a trained FP32 model")
+        model, states = models.build_model(arch), {}
+    settings = quant_settings(quant)
+    quanter = wrap_for_qat(model, settings)
+    epochs, lr = derived_schedule(cfg) if quant.derive_from_train else (g.epochs, cfg.Optimizer.lr)
+    run_dir = artifacts.model_dir(g.output_dir, arch.name)
+    fitted = engine.fit(model, cfg, runtime, run_dir, epochs=epochs, lr=lr, resume=g.checkpoints,
+                        before_save=sync_qat_state,
+                        extra_state={"quant": settings, "prune_plan": states.get("prune_plan")})
+    models.load_weights(model, fitted.best_model, "best_model")
+    if not runtime.is_main:
+        return QatResult(run_dir, "", settings["name"], quanter.wrapped_layers, fitted.epochs_run,
+                         lr.learning_rate, fitted.best_top1, 0, 0, "", Agreement(0.0, 0.0, 0), fitted.seconds)
+    reference = predict_all(dygraph_predictor(model), images)
+    saved = save_verified(cfg, g.save_inference_dir,
+                          lambda tmp: save_quantized(quanter, model, os.path.join(tmp, "inference"), input_spec(cfg)),
+                          reference, "QAT export", images=images, min_cosine=g.verify_int8_min_cosine,
+                          min_agreement=g.verify_int8_min_top1_agreement)
+    quant_ops = sum(op in QUANT_OPS for op in read_program_ops(saved.model_file))
+    result = QatResult(run_dir, saved.model_dir, settings["name"], quanter.wrapped_layers, fitted.epochs_run,
+                       lr.learning_rate, fitted.best_top1, saved.params_bytes, quant_ops, saved.backend,
+                       saved.agreement, fitted.seconds)
+    artifacts.write_json(os.path.join(run_dir, artifacts.RESULT_FILE), result)
+    return result

@@ -1,0 +1,43 @@
+"""``ppslim train``: the FP32 baseline."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .. import artifacts, data, engine, models
+from ..config import Config
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: str
+    best_model: str
+    best_top1: float
+    best_epoch: int
+    epochs_run: int
+    last_epoch: int
+    final_metrics: dict
+    params: int
+    flops: int
+    seconds: float
+
+
+def run(cfg: Config) -> TrainResult:
+    """Train ``Arch`` on ``DataLoader.Train``; resume from ``Global.checkpoints`` when set."""
+    arch = cfg.require("Arch")
+    data.check_dataset(cfg, "Train")
+    if cfg.Global.eval_during_train:
+        data.check_dataset(cfg, "Eval")
+    runtime = engine.setup_runtime(cfg)
+    model = models.build_model(arch)
+    run_dir = artifacts.model_dir(cfg.Global.output_dir, arch.name)
+    if cfg.Global.pretrained_model and not engine.resolve_resume(cfg.Global.checkpoints, run_dir):
+        models.load_weights(model, cfg.Global.pretrained_model)
+    fitted = engine.fit(model, cfg, runtime, run_dir, resume=cfg.Global.checkpoints)
+    result = TrainResult(run_dir=run_dir, best_model=fitted.best_model, best_top1=fitted.best_top1,
+                         best_epoch=fitted.best_epoch, epochs_run=fitted.epochs_run, last_epoch=fitted.last_epoch,
+                         final_metrics=fitted.final_metrics, params=models.count_params(model),
+                         flops=models.count_flops(model, cfg.Global.image_shape), seconds=fitted.seconds)
+    if runtime.is_main:
+        artifacts.write_json(os.path.join(run_dir, artifacts.RESULT_FILE), result)
+    return result
