@@ -13,7 +13,7 @@ DATA    := dataset/digits/train_list.txt
 PYTEST_ARGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.10 --python-platform x86_64-manylinux_2_28 --quiet
 
-.PHONY: help venv data demo train eval export test test-fast lock lint clean
+.PHONY: help venv data demo train eval export bench test test-fast lock clean
 
 help:  ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -40,6 +40,9 @@ export: $(DATA)  ## checkpoint -> verified Paddle inference model
 
 eval: $(DATA)  ## score a checkpoint / inference model / .nb
 	$(PPSLIM) eval -c $(CONFIG) $(OVR)
+
+bench: $(DATA)  ## measured proof: accuracy/latency tables + plot in bench/
+	$(PPSLIM) bench -c configs/digits/bench.yaml $(OVR)
 
 test: $(VENV)/.stamp  ## all tests: unit + real end-to-end stages on the digits data
 	$(PY) -m pytest tests $(PYTEST_ARGS)

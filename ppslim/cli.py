@@ -25,6 +25,7 @@ STAGES = {
     "lite": "inference model -> Paddle Lite .nb (x86 outputs verified, other targets converted)",
     "infer": "predict image files or a folder with any artifact, print top-k class names",
     "pipeline": "every stage on one config, ending in one summary table",
+    "bench": "accuracy, size, FLOPs and latency of every artifact, side by side (JSON + Markdown + plot)",
 }
 # Subcommands with their own arguments: module -> add_arguments(parser) and main(args) -> result.
 TOOLS = {"k8s": "ppslim.k8s", "container": "ppslim.container"}

@@ -38,15 +38,26 @@ def read_program_ops(model_file: str) -> list[str]:
     return ops
 
 
-def persistable_dtypes(model_file: str) -> dict[str, str]:
-    """Name -> dtype of every weight the program stores (int8 for real INT8 weights)."""
-    from paddle.base import core
+def stored_weight_dtypes(model_file: str, params_file: str) -> dict[str, str]:
+    """Name -> dtype of every weight as stored in the params file.
 
-    with open(model_file, "rb") as f:
-        desc = core.ProgramDesc(f.read())
-    block = desc.block(0)
-    return {v.name(): str(v.dtype()).split(".")[-1].lower() for v in block.all_vars()
-            if v.persistable() and v.name() not in ("feed", "fetch")}
+    The program declares quantized weights as float32; only the loaded tensors show whether the
+    file really holds int8 (onnx_format) or float32 values (legacy format, no size saving).
+    """
+    import paddle
+
+    paddle.enable_static()
+    try:
+        scope = paddle.static.Scope()
+        with paddle.static.scope_guard(scope):
+            exe = paddle.static.Executor(paddle.CPUPlace())
+            program, _, _ = paddle.static.load_inference_model(
+                os.path.dirname(model_file), exe, model_filename=os.path.basename(model_file),
+                params_filename=os.path.basename(params_file))
+            return {v.name: str(np.array(scope.find_var(v.name).get_tensor()).dtype) for v in program.list_vars()
+                    if v.persistable and v.name not in ("feed", "fetch")}
+    finally:
+        paddle.disable_static()
 
 
 def is_quantized(model_file: str) -> bool:
@@ -147,10 +158,14 @@ def verify(reference: np.ndarray, candidate: np.ndarray, cfg: Config, what: str,
     result = compare(reference, candidate)
     min_cos = g.verify_min_cosine if min_cosine is None else min_cosine
     min_agree = g.verify_min_top1_agreement if min_agreement is None else min_agreement
-    if not np.all(np.isfinite(candidate)) or result.cosine < min_cos or result.top1_agreement < min_agree:
+    failures = [f"cosine {result.cosine:.4f} < {min_cos}"] if result.cosine < min_cos else []
+    if result.top1_agreement < min_agree:
+        failures.append(f"top-1 agreement {result.top1_agreement:.3f} < {min_agree}")
+    if not np.all(np.isfinite(candidate)):
+        failures.append("non-finite outputs")
+    if failures:
         raise ArtifactError(f"{what}: outputs disagree with the reference on {result.images} real images "
-                            f"(cosine {result.cosine:.4f} < {min_cos} or top-1 agreement "
-                            f"{result.top1_agreement:.3f} < {min_agree}); artifact refused")
+                            f"({', '.join(failures)}); artifact refused")
     log.info("%s verified: cosine %.4f, top-1 agreement %.3f on %d images", what, result.cosine,
              result.top1_agreement, result.images)
     return result
