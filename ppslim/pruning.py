@@ -51,6 +51,7 @@ def prune(model, method: PruneMethod, ratios: dict[str, float], image_shape) -> 
     model.eval()
     pruner = pruner_cls(model, [1, *image_shape])
     pruner.prune_vars({weights[name].name: ratio for name, ratio in ratios.items()}, [0])
+    drop_backups(model)
     if was_training:
         model.train()
     shapes = {name: list(p.shape) for name, p in model.named_parameters()}
@@ -60,6 +61,15 @@ def prune(model, method: PruneMethod, ratios: dict[str, float], image_shape) -> 
                           "may be too small for these layers)")
     log.info("pruned %d of %d conv weights with %s", len(changed), len(before), method)
     return {"method": PruneMethod(method).value, "ratios": ratios, "shapes": shapes}
+
+
+def drop_backups(model) -> None:
+    """PaddleSlim keeps the unpruned tensors as ``<param>_backup`` buffers (for ``restore()``).
+    They would double the checkpoint and their names follow a process-wide counter, so a pruned
+    checkpoint could not be reloaded in another process; pruning here is never undone."""
+    for layer in model.sublayers(include_self=True):
+        for name in [n for n in layer._buffers if n.endswith("_backup")]:
+            del layer._buffers[name]
 
 
 def apply_plan(model, plan: dict, image_shape) -> None:

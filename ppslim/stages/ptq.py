@@ -99,9 +99,34 @@ def check_calibration_runs(exe, model_dir, model_filename, params_filename, load
                           f"{str(e).strip().splitlines()[-1][:300]}") from e
 
 
-def run(cfg: Config) -> PtqResult:
+def quantize(cfg: Config, exe_place, src: str, out_dir: str, feed: tuple, calib: dict) -> None:
+    """Calibrate on the Train split and write the quantized model into ``out_dir`` (static mode)."""
     import paddle
     from paddleslim.quant import quant_post_static
+
+    ptq = cfg.Slim.ptq
+    exe = paddle.static.Executor(exe_place)
+    loader, available = calibration_loader(cfg, *feed, ptq.batch_size)
+    calib["batches"] = min(ptq.batch_nums, len(loader))
+    calib["images"] = min(available, calib["batches"] * ptq.batch_size)
+    if calib["images"] < ptq.batch_nums * ptq.batch_size:
+        log.warning("only %d calibration images available (asked for %d x %d)", calib["images"],
+                    ptq.batch_nums, ptq.batch_size)
+    check_calibration_runs(exe, src, ptq.model_filename, ptq.params_filename, loader)
+    log.info("PTQ %s on %d images (%d batches of %d), onnx_format=%s", ptq.algo.value, calib["images"],
+             calib["batches"], ptq.batch_size, ptq.onnx_format)
+    quant_post_static(
+        executor=exe, model_dir=src, quantize_model_path=out_dir, data_loader=loader,
+        model_filename=ptq.model_filename, params_filename=ptq.params_filename,
+        save_model_filename=artifacts.MODEL_FILE, save_params_filename=artifacts.PARAMS_FILE,
+        batch_size=ptq.batch_size, batch_nums=calib["batches"], algo=ptq.algo.value,
+        hist_percent=ptq.hist_percent, weight_quantize_type=ptq.weight_quantize_type,
+        onnx_format=ptq.onnx_format, quantizable_op_type=list(ptq.quantizable_op_type),
+        skip_tensor_list=list(ptq.skip_tensor_list) or None)
+
+
+def run(cfg: Config) -> PtqResult:
+    import paddle
 
     g, ptq = cfg.Global, cfg.require("Slim.ptq")
     src = source_dir(cfg)
@@ -120,24 +145,11 @@ def run(cfg: Config) -> PtqResult:
     def save(tmp_dir: str) -> None:
         paddle.enable_static()
         try:
-            exe = paddle.static.Executor(paddle.CPUPlace())
-            loader, available = calibration_loader(cfg, feed_name, feed_shape, ptq.batch_size)
-            calib["batches"] = min(ptq.batch_nums, len(loader))
-            calib["images"] = min(available, calib["batches"] * ptq.batch_size)
-            if calib["images"] < ptq.batch_nums * ptq.batch_size:
-                log.warning("only %d calibration images available (asked for %d x %d)", calib["images"],
-                            ptq.batch_nums, ptq.batch_size)
-            check_calibration_runs(exe, src, ptq.model_filename, ptq.params_filename, loader)
-            log.info("PTQ %s on %d images (%d batches of %d), onnx_format=%s", ptq.algo.value, calib["images"],
-                     calib["batches"], ptq.batch_size, ptq.onnx_format)
-            quant_post_static(
-                executor=exe, model_dir=src, quantize_model_path=tmp_dir, data_loader=loader,
-                model_filename=ptq.model_filename, params_filename=ptq.params_filename,
-                save_model_filename=artifacts.MODEL_FILE, save_params_filename=artifacts.PARAMS_FILE,
-                batch_size=ptq.batch_size, batch_nums=calib["batches"], algo=ptq.algo.value,
-                hist_percent=ptq.hist_percent, weight_quantize_type=ptq.weight_quantize_type,
-                onnx_format=ptq.onnx_format, quantizable_op_type=list(ptq.quantizable_op_type),
-                skip_tensor_list=list(ptq.skip_tensor_list) or None)
+            # A fresh name generator: the same inputs give byte-identical files, even when several
+            # quantizations run in one process (the pipeline, bench).
+            with paddle.utils.unique_name.guard():
+                quantize(cfg, exe_place=paddle.CPUPlace(), src=src, out_dir=tmp_dir, feed=(feed_name, feed_shape),
+                         calib=calib)
         finally:
             paddle.disable_static()
 
