@@ -108,22 +108,29 @@ def atomic_dir(final_dir: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str, mode: str = "w") -> Iterator[Any]:
-    """Open a temp file beside ``path``; fsync and rename it into place when the block succeeds."""
+def _temp_beside(path: str) -> Iterator[str]:
+    """Yield a temp path in ``path``'s folder; rename it onto ``path`` if the block succeeds."""
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(path))
+    os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_file(path: str, mode: str = "w") -> Iterator[Any]:
+    """Open a temp file beside ``path``; fsync and rename it into place when the block succeeds."""
+    with _temp_beside(path) as tmp, open(tmp, mode) as f:
+        yield f
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -170,17 +177,5 @@ def paddle_save(obj: Any, path: str) -> None:
     """``paddle.save`` through a temp file, so a checkpoint is either whole or absent."""
     import paddle
 
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(path))
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
+    with _temp_beside(path) as tmp:
         paddle.save(obj, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise

@@ -68,6 +68,22 @@ class InferenceBackend(StrEnum):
     ONEDNN_INT8 = "onednn_int8"
 
 
+def at_least_one(obj, path: str, *keys: str, why: str = "") -> None:
+    """Integer fields that must be >= 1 when set (``None`` means "use the default")."""
+    for key in keys:
+        value = getattr(obj, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"{path}.{key}", f"expected an integer >= 1{why}, got {value}")
+
+
+def positive(obj, path: str, *keys: str) -> None:
+    """Number fields that must be > 0 when set."""
+    for key in keys:
+        value = getattr(obj, key)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{path}.{key}", f"expected a number > 0, got {value}")
+
+
 @dataclass(frozen=True)
 class OpSpec:
     """One PaddleClas list item such as ``{ResizeImage: {size: 32}}``."""
@@ -106,13 +122,10 @@ class GlobalConfig:
     verify_int8_min_top1_agreement: float = 0.90
 
     def validate(self, path: str) -> None:
-        for key in ("epochs", "save_interval", "eval_interval", "print_batch_step", "verify_images"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{path}.{key}", f"expected an integer >= 1, got {getattr(self, key)}")
+        at_least_one(self, path, "epochs", "save_interval", "eval_interval", "print_batch_step", "verify_images",
+                     "cpu_threads")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ConfigError(f"{path}.image_shape", f"expected [C, H, W] of positive integers, got {list(self.image_shape)}")
-        if self.cpu_threads is not None and self.cpu_threads < 1:
-            raise ConfigError(f"{path}.cpu_threads", f"expected an integer >= 1, got {self.cpu_threads}")
 
 
 @dataclass(frozen=True)
@@ -125,8 +138,7 @@ class ArchConfig:
     params: dict = field(default_factory=dict)
 
     def validate(self, path: str) -> None:
-        if self.class_num < 1:
-            raise ConfigError(f"{path}.class_num", f"expected an integer >= 1, got {self.class_num}")
+        at_least_one(self, path, "class_num")
         if self.pretrained:
             raise ConfigError(f"{path}.pretrained", "downloading hub weights is not supported; "
                               "set Global.pretrained_model to a local .pdparams file instead")
@@ -149,8 +161,7 @@ class LrConfig:
     values: tuple[float, ...] = ()
 
     def validate(self, path: str) -> None:
-        if self.learning_rate <= 0:
-            raise ConfigError(f"{path}.learning_rate", f"expected a number > 0, got {self.learning_rate}")
+        positive(self, path, "learning_rate")
         if self.name == LrName.PIECEWISE and len(self.values) != len(self.decay_epochs) + 1:
             raise ConfigError(f"{path}.values", f"Piecewise needs len(decay_epochs) + 1 = "
                               f"{len(self.decay_epochs) + 1} values, got {len(self.values)}")
@@ -203,8 +214,7 @@ class SamplerConfig:
         valid = ["DistributedBatchSampler", "BatchSampler"]
         if self.name not in valid:
             raise ConfigError(f"{path}.name", f"{self.name!r} not in {valid}" + schema.did_you_mean(self.name, valid))
-        if self.batch_size < 1:
-            raise ConfigError(f"{path}.batch_size", f"expected an integer >= 1, got {self.batch_size}")
+        at_least_one(self, path, "batch_size")
 
 
 @dataclass(frozen=True)
@@ -291,10 +301,8 @@ class PruneConfig:
             if not 0.0 < ratio < 1.0:
                 where = f"{path}.pruned_ratio" + (f".{key}" if key else "")
                 raise ConfigError(where, f"expected a ratio in (0, 1), got {ratio}")
-        if self.finetune_epochs is not None and self.finetune_epochs < 1:
-            raise ConfigError(f"{path}.finetune_epochs", f"expected an integer >= 1, got {self.finetune_epochs}")
-        if self.finetune_lr is not None and self.finetune_lr <= 0:
-            raise ConfigError(f"{path}.finetune_lr", f"expected a number > 0, got {self.finetune_lr}")
+        at_least_one(self, path, "finetune_epochs")
+        positive(self, path, "finetune_lr")
 
 
 @dataclass(frozen=True)
@@ -311,10 +319,7 @@ class PtqConfig:
     skip_tensor_list: tuple[str, ...] = ()
 
     def validate(self, path: str) -> None:
-        for key in ("batch_size", "batch_nums"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{path}.{key}", f"expected an integer >= 1 (calibration needs images), "
-                                  f"got {getattr(self, key)}")
+        at_least_one(self, path, "batch_size", "batch_nums", why=" (calibration needs images)")
         if not 0.0 < self.hist_percent <= 1.0:
             raise ConfigError(f"{path}.hist_percent", f"expected a value in (0, 1], got {self.hist_percent}")
         valid_w = ["abs_max", "channel_wise_abs_max"]
@@ -345,6 +350,57 @@ class LiteConfig:
 
 
 @dataclass(frozen=True)
+class LatencyModelConfig:
+    """One standard architecture timed by ``ppslim bench`` (random init: latency does not need trained weights)."""
+    arch: str
+    # PTQ algorithms tried in order; the first whose INT8 model passes verification is timed, refusals
+    # are reported (mobilenet_v3_large + hist is refused under oneDNN INT8, avg passes).
+    ptq_algos: tuple[PtqAlgo, ...] = (PtqAlgo.HIST,)
+    # Also time an FPGM-pruned copy (and its INT8 model) at this ratio.
+    pruned_ratio: Optional[float] = None
+
+    def validate(self, path: str) -> None:
+        if not self.ptq_algos:
+            raise ConfigError(f"{path}.ptq_algos", "expected at least one PTQ algorithm")
+        if self.pruned_ratio is not None and not 0.0 < self.pruned_ratio < 1.0:
+            raise ConfigError(f"{path}.pruned_ratio", f"expected a ratio in (0, 1), got {self.pruned_ratio}")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """``ppslim bench``: what is compared, how it is timed, where the report goes."""
+    output_dir: str = "./bench"
+    # Digits accuracy table: one PTQ row per algorithm, one pruned row per method.
+    ptq_algos: tuple[PtqAlgo, ...] = (PtqAlgo.KL, PtqAlgo.HIST, PtqAlgo.AVG, PtqAlgo.MSE)
+    prune_methods: tuple[PruneMethod, ...] = (PruneMethod.FPGM, PruneMethod.L1_NORM)
+    # Latency table: standard architectures at their real input size, calibrated on real images resized to it.
+    latency_models: tuple[LatencyModelConfig, ...] = ()
+    image_size: int = 224
+    class_num: int = 1000
+    calib_batch_size: int = 8
+    calib_batch_nums: int = 4
+    # The architecture whose PTQ is also run through paddleslim.quant.quant_post_static directly.
+    overhead_arch: Optional[str] = None
+    batch_sizes: tuple[int, ...] = (1, 16)
+    warmup: int = 5
+    repeats: int = 20
+    threads: Optional[int] = None  # default: every core
+
+    def validate(self, path: str) -> None:
+        for key in ("image_size", "class_num", "calib_batch_size", "calib_batch_nums", "repeats", "threads"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"{path}.{key}", f"expected an integer >= 1, got {value}")
+        if self.warmup < 0:
+            raise ConfigError(f"{path}.warmup", f"expected an integer >= 0, got {self.warmup}")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise ConfigError(f"{path}.batch_sizes", f"expected positive integers, got {list(self.batch_sizes)}")
+        archs = [m.arch for m in self.latency_models]
+        if self.overhead_arch is not None and self.overhead_arch not in archs:
+            raise ConfigError(f"{path}.overhead_arch", f"{self.overhead_arch!r} not in latency_models {archs}")
+
+
+@dataclass(frozen=True)
 class SlimConfig:
     quant: Optional[QuantConfig] = None
     prune: Optional[PruneConfig] = None
@@ -362,6 +418,7 @@ class Config:
     Metric: MetricConfig = MetricConfig()
     Infer: Optional[InferConfig] = None
     Slim: SlimConfig = SlimConfig()
+    Bench: Optional[BenchConfig] = None
     source: str = field(default="", metadata={"key": "__source__"})
 
     def require(self, section: str):
