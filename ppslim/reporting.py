@@ -17,11 +17,15 @@ def fmt(value) -> str:
     return str(value)
 
 
-def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]]) -> str:
-    """``columns`` are ``(key, header)`` pairs; missing values print as ``-``."""
-    head = "| " + " | ".join(h for _, h in columns) + " |"
+def markdown_table(rows: Sequence[dict], columns: Sequence[tuple]) -> str:
+    """``columns`` are ``(key, header)`` or ``(key, header, format_spec)``; missing values print as ``-``."""
+    def cell(row: dict, key: str, spec: str = "") -> str:
+        value = row.get(key)
+        return format(value, spec) if spec and value is not None else fmt(value)
+
+    head = "| " + " | ".join(c[1] for c in columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join(fmt(row.get(k)) for k, _ in columns) + " |" for row in rows]
+    body = ["| " + " | ".join(cell(row, c[0], *c[2:]) for c in columns) + " |" for row in rows]
     return "\n".join([head, rule, *body]) + "\n"
 
 

@@ -19,8 +19,8 @@ from . import export, lite, prune, ptq, qat, train
 
 log = logging.getLogger(__name__)
 
-COLUMNS = [("artifact", "artifact"), ("backend", "backend"), ("top1", "top-1"), ("delta_pt", "Δ top-1 (pt)"),
-           ("size_bytes", "params file (bytes)"), ("size_ratio", "size vs FP32"), ("params", "params"),
+COLUMNS = [("artifact", "artifact"), ("backend", "backend"), ("top1", "top-1"), ("delta_pt", "Δ top-1 (pt)", "+.2f"),
+           ("size_bytes", "params file (bytes)"), ("size_ratio", "size vs FP32", ".3f"), ("params", "params"),
            ("flops", "FLOPs"), ("note", "note")]
 
 
