@@ -385,12 +385,16 @@ class BenchConfig:
     warmup: int = 5
     repeats: int = 20
     threads: Optional[int] = None  # default: every core
+    # Before each timed round, wait up to this long for other processes to leave the CPU alone.
+    quiet_wait_s: float = 2.0
 
     def validate(self, path: str) -> None:
         for key in ("image_size", "class_num", "calib_batch_size", "calib_batch_nums", "repeats", "threads"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ConfigError(f"{path}.{key}", f"expected an integer >= 1, got {value}")
+        if self.quiet_wait_s < 0:
+            raise ConfigError(f"{path}.quiet_wait_s", f"expected seconds >= 0, got {self.quiet_wait_s}")
         if self.warmup < 0:
             raise ConfigError(f"{path}.warmup", f"expected an integer >= 0, got {self.warmup}")
         if not self.batch_sizes or min(self.batch_sizes) < 1:

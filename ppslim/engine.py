@@ -164,11 +164,29 @@ class Checkpoint:
     metrics: dict = field(default_factory=dict)
 
 
+def _rekey_optimizer_state(state: dict, model, to_structured: bool) -> dict:
+    """Optimizer tensors are keyed by Paddle's process-wide parameter names (``conv2d_3.w_0_velocity_0``),
+    which depend on how many networks the process built before. Store them by structured name
+    (``features.0.weight::velocity_0``) and map back on load, so a checkpoint resumes in any process."""
+    names = {p.name: n for n, p in model.named_parameters()}
+    if not to_structured:
+        names = {n: p for p, n in names.items()}
+    out = {}
+    for key, value in state.items():
+        if to_structured:
+            match = max((p for p in names if key.startswith(p + "_")), key=len, default=None)
+            out[f"{names[match]}::{key[len(match) + 1:]}" if match else key] = value
+        else:
+            structured, sep, suffix = key.partition("::")
+            out[f"{names[structured]}_{suffix}" if sep and structured in names else key] = value
+    return out
+
+
 def save_checkpoint(model, optimizer, prefix: str, state: dict) -> None:
     """Write ``prefix.pdparams/.pdopt/.pdstates``; the ``.pdstates`` file goes last and marks it whole."""
     artifacts.paddle_save(model.state_dict(), prefix + ".pdparams")
     if optimizer is not None:
-        artifacts.paddle_save(optimizer.state_dict(), prefix + ".pdopt")
+        artifacts.paddle_save(_rekey_optimizer_state(optimizer.state_dict(), model, True), prefix + ".pdopt")
     artifacts.write_json(prefix + ".pdstates", state)
 
 
@@ -185,7 +203,7 @@ def load_checkpoint(model, optimizer, path: str, key: str = "Global.checkpoints"
     if optimizer is not None:
         if not os.path.isfile(prefix + ".pdopt"):
             raise ConfigError(key, f"{prefix}.pdopt missing: cannot resume the optimizer state")
-        optimizer.set_state_dict(paddle.load(prefix + ".pdopt"))
+        optimizer.set_state_dict(_rekey_optimizer_state(paddle.load(prefix + ".pdopt"), model, False))
     state = artifacts.read_json(prefix + ".pdstates")
     return Checkpoint(prefix, int(state["epoch"]), float(state.get("best_top1", 0.0)), state.get("metrics", {}))
 
@@ -313,6 +331,8 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
                 save_checkpoint(model, None, os.path.join(run_dir, "best_model"), state)
             save_checkpoint(model, optimizer, os.path.join(run_dir, "latest"), state)
             artifacts.append_jsonl(metrics_path, record)
+    if runtime.distributed:
+        paddle.distributed.barrier()  # callers load best_model next on every rank: wait for rank 0's saves
     return FitResult(run_dir=run_dir, epochs_run=max(0, epochs - start_epoch + 1), last_epoch=epochs,
                      best_top1=best_top1, best_epoch=best_epoch, final_metrics=final_metrics,
                      best_model=os.path.join(run_dir, "best_model"), seconds=round(time.perf_counter() - t_start, 2))

@@ -1,0 +1,79 @@
+"""Fast checks of the pieces behind the compression stages (tiny networks, no data)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ppslim import gpu, reporting
+from ppslim.config import ArchConfig, PruneMethod, from_dict
+from ppslim.errors import ArtifactError, PpslimError
+from ppslim.predict import compare, verify
+
+
+def test_compare_and_verify():
+    ref = np.array([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
+    same = compare(ref, ref * 1.01)
+    assert same.cosine == pytest.approx(1.0) and same.top1_agreement == 1.0
+    cfg = from_dict({})
+    assert verify(ref, ref + 0.01, cfg, "ok").top1_agreement == 1.0
+    flipped = ref[:, ::-1].copy()
+    with pytest.raises(ArtifactError, match=r"thing: .* \(cosine .* < 0.99, top-1 agreement 0.500 < 0.95\); artifact refused"):
+        verify(ref, flipped, cfg, "thing")
+    with pytest.raises(ArtifactError, match="non-finite outputs"):
+        verify(ref, np.full_like(ref, np.nan), cfg, "nan", min_cosine=-1, min_agreement=0)
+
+
+def test_markdown_table_formats_and_missing_values():
+    table = reporting.markdown_table([{"a": "x", "n": 1234567, "f": 0.12345, "d": -0.5}, {"a": "y"}],
+                                     [("a", "A"), ("n", "N"), ("f", "F"), ("d", "D", "+.2f")])
+    lines = table.splitlines()
+    assert lines[0] == "| A | N | F | D |" and lines[2] == "| x | 1,234,567 | 0.1235 | -0.50 |"
+    assert lines[3] == "| y | - | - | - |"
+
+
+@pytest.mark.parametrize("capability, archs, ok", [
+    ((8, 6), gpu.CUDA11_ARCHS, True), ((8, 9), gpu.CUDA11_ARCHS, True),   # Ada runs sm_86 code
+    ((7, 5), gpu.CUDA11_ARCHS, True), ((9, 0), gpu.CUDA11_ARCHS, False),  # Hopper needs the CUDA 12 build
+    ((9, 0), gpu.CUDA12_ARCHS, True), ((5, 2), gpu.CUDA11_ARCHS, False)])
+def test_gpu_generation_coverage(capability, archs, ok):
+    assert gpu.supported(capability, archs) is ok
+
+
+def test_gpu_check_names_what_to_do_on_cpu_build():
+    with pytest.raises(PpslimError, match="CPU build"):
+        gpu.check_gpu_supported()
+
+
+def _digits_net():
+    from ppslim import models
+
+    return models.build_model(ArchConfig(name="DigitsNet", class_num=10))
+
+
+def test_pruning_plan_replays_on_a_fresh_network():
+    from ppslim import models
+    from ppslim.pruning import apply_plan, prune, ratios_for
+
+    net = _digits_net()
+    before = models.count_flops(net, (3, 32, 32))
+    plan = prune(net, PruneMethod.L1_NORM, ratios_for(net, 0.5), (3, 32, 32))
+    assert models.count_flops(net, (3, 32, 32)) < 0.4 * before
+    assert not any(name.endswith("_backup") for name in net.state_dict())
+    fresh = _digits_net()
+    apply_plan(fresh, plan, (3, 32, 32))
+    assert {k: list(v.shape) for k, v in fresh.state_dict().items()} == \
+        {k: list(v.shape) for k, v in net.state_dict().items()}
+    broken = dict(plan, shapes={**plan["shapes"], "fc.weight": [1, 1]})
+    with pytest.raises(PpslimError, match="other shapes than recorded"):
+        apply_plan(_digits_net(), broken, (3, 32, 32))
+
+
+def test_qat_wrapping_counts_layers_and_state_is_named():
+    from ppslim.config import QuantConfig
+    from ppslim.quant import qat_state, quant_settings, sync_qat_state, wrap_for_qat
+
+    net = _digits_net()
+    quanter = wrap_for_qat(net, quant_settings(QuantConfig()))
+    assert quanter.wrapped_layers == 4  # 3 Conv2D + 1 Linear
+    assert qat_state(net) and all(k.endswith(("._scale", "._accum", "._state")) for k in qat_state(net))
+    assert sync_qat_state(net) == 0  # single process: nothing to average
