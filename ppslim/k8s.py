@@ -17,7 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import yaml
@@ -33,6 +33,8 @@ CONFIG_PATH = f"{CONFIG_DIR}/config.yaml"
 # Pod paths on the shared volumes: relative config paths (./dataset, ./output, ./inference) land here.
 MOUNTS = {"dataset": f"{WORKDIR}/dataset", "output": f"{WORKDIR}/output", "inference": f"{WORKDIR}/inference"}
 LOG_DIR = f"{WORKDIR}/output/logs/$(POD_NAME)"
+# The stage and node count are env values the command expands, so kustomize overlays patch them by name.
+STAGE_ARGS = ["$(PPSLIM_STAGE)", "-c", CONFIG_PATH]
 _NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _MAX_NAME = 52  # pod hostnames are <job>-<index> and must stay within a 63-character DNS label
 
@@ -70,7 +72,6 @@ class JobSpec:
     active_deadline_seconds: int = 24 * 3600
     ttl_seconds_after_finished: int = 7 * 24 * 3600
     step_timeout: int = 600
-    overrides: tuple[str, ...] = field(default=())
 
     @property
     def job_name(self) -> str:
@@ -105,9 +106,12 @@ def make_spec(stage: str, nnodes: int, image: Optional[str], kind: str = "job", 
     return spec
 
 
-def load_config(path: str, overrides=()) -> config.Config:
-    """The config the pods will run: ``Global.checkpoints`` defaults to ``auto`` (a restarted pod resumes)."""
-    return config.load(path, ["Global.checkpoints=auto", *overrides])
+def load_config(path: str, overrides=(), gpus_per_node: int = 0) -> config.Config:
+    """The config the pods will run, with two pod defaults that ``overrides`` can still replace:
+    ``Global.checkpoints=auto`` (a restarted pod resumes from ``latest``) and, with GPUs per node,
+    ``Global.device=gpu``."""
+    defaults = ["Global.checkpoints=auto"] + (["Global.device=gpu"] if gpus_per_node else [])
+    return config.load(path, [*defaults, *overrides])
 
 
 def check_paths(cfg: config.Config, spec: JobSpec) -> None:
@@ -158,10 +162,6 @@ def _devices(spec: JobSpec) -> list[str]:
     return ["--devices", ",".join(str(i) for i in range(spec.gpus_per_node))] if spec.gpus_per_node else []
 
 
-def _stage_args(spec: JobSpec) -> list[str]:
-    return [spec.stage.value, "-c", CONFIG_PATH]
-
-
 def _container(spec: JobSpec, command: list[str], env: list[dict], ports: list[dict]) -> dict:
     limits = {"memory": spec.memory}
     if spec.gpus_per_node:
@@ -171,8 +171,9 @@ def _container(spec: JobSpec, command: list[str], env: list[dict], ports: list[d
         "image": spec.image,
         "command": command,
         "workingDir": WORKDIR,
-        "env": env + [{"name": "PPSLIM_STEP_TIMEOUT", "value": str(spec.step_timeout)},
-                      {"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "HOME", "value": "/tmp"}],
+        "env": env + [{"name": "PPSLIM_STAGE", "value": spec.stage.value},
+                      {"name": "PPSLIM_STEP_TIMEOUT", "value": str(spec.step_timeout)},
+                      {"name": "PYTHONUNBUFFERED", "value": "1"}],
         "ports": ports,
         "resources": {"requests": {"cpu": spec.cpu, "memory": spec.memory}, "limits": limits},
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
@@ -182,23 +183,21 @@ def _container(spec: JobSpec, command: list[str], env: list[dict], ports: list[d
             {"name": "output", "mountPath": MOUNTS["output"]},
             {"name": "output", "mountPath": MOUNTS["inference"], "subPath": "inference"},
             {"name": "dshm", "mountPath": "/dev/shm"},
-            {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
 
 
-def _pod_spec(spec: JobSpec, container: dict, config_map: str) -> dict:
+def _pod_spec(spec: JobSpec, container: dict, config_name: str) -> dict:
     pod = {
         "restartPolicy": "OnFailure",
         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
         "volumes": [
-            {"name": "config", "configMap": {"name": config_map}},
+            {"name": "config", "configMap": {"name": config_name}},
             {"name": "dataset", "persistentVolumeClaim": {"claimName": spec.dataset_claim, "readOnly": True}},
             {"name": "output", "persistentVolumeClaim": {"claimName": spec.output_claim}},
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}},
-            {"name": "tmp", "emptyDir": {}},
         ],
     }
     if spec.gpus_per_node:
@@ -206,20 +205,21 @@ def _pod_spec(spec: JobSpec, container: dict, config_map: str) -> dict:
     return pod
 
 
-def launch_args(spec: JobSpec) -> list[str]:
+def job_command(spec: JobSpec) -> list[str]:
     """The Job pod's command: :func:`launch_command` picks the master by rank inside the pod."""
-    return ["python", "-m", "ppslim", "k8s", "launch", "--nnodes", str(spec.nnodes),
+    return ["python", "-m", "ppslim", "k8s", "launch", "--nnodes", "$(PADDLE_NNODES)",
             "--rank", "$(JOB_COMPLETION_INDEX)", "--master", f"$(JOB_NAME)-0.$(JOB_NAME):{spec.port}",
-            "--pod-ip", "$(POD_IP)", "--log-dir", LOG_DIR, *_devices(spec), "--", *_stage_args(spec)]
+            "--pod-ip", "$(POD_IP)", "--log-dir", LOG_DIR, *_devices(spec), "--", *STAGE_ARGS]
 
 
-def indexed_job(spec: JobSpec, config_map: str) -> dict:
+def indexed_job(spec: JobSpec, config_name: str) -> dict:
     """``batch/v1`` Job with one pod per node, ``completions = parallelism = nnodes``."""
     env = [_field_env("JOB_COMPLETION_INDEX", "metadata.annotations['batch.kubernetes.io/job-completion-index']"),
            _field_env("JOB_NAME", "metadata.labels['batch.kubernetes.io/job-name']"),
-           _field_env("POD_NAME", "metadata.name"), _field_env("POD_IP", "status.podIP")]
+           _field_env("POD_NAME", "metadata.name"), _field_env("POD_IP", "status.podIP"),
+           {"name": "PADDLE_NNODES", "value": str(spec.nnodes)}]
     ports = [{"name": "master", "containerPort": spec.port}]
-    pod = _pod_spec(spec, _container(spec, launch_args(spec), env, ports), config_map)
+    pod = _pod_spec(spec, _container(spec, job_command(spec), env, ports), config_name)
     pod["subdomain"] = spec.job_name  # <job>-<index>.<job> resolves through the headless Service
     return {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(spec, spec.job_name),
@@ -241,14 +241,14 @@ def headless_service(spec: JobSpec) -> dict:
     }
 
 
-def paddle_job(spec: JobSpec, config_map: str) -> dict:
+def paddle_job(spec: JobSpec, config_name: str) -> dict:
     """``kubeflow.org/v1`` PaddleJob: the operator sets ``PADDLE_MASTER``/``PADDLE_NNODES`` and the Service."""
     env = [_field_env("PADDLE_RANK", "metadata.labels['training.kubeflow.org/replica-index']"),
            _field_env("POD_NAME", "metadata.name"), _field_env("POD_IP", "status.podIP")]
     command = ["python", "-m", "paddle.distributed.launch", "--log_dir", LOG_DIR, *_devices(spec),
-               "ppslim", *_stage_args(spec)]
+               "ppslim", *STAGE_ARGS]
     ports = [{"name": "master", "containerPort": spec.port}]
-    pod = _pod_spec(spec, _container(spec, command, env, ports), config_map)
+    pod = _pod_spec(spec, _container(spec, command, env, ports), config_name)
     return {
         "apiVersion": "kubeflow.org/v1", "kind": "PaddleJob", "metadata": _meta(spec, spec.job_name),
         "spec": {
@@ -261,6 +261,7 @@ def paddle_job(spec: JobSpec, config_map: str) -> dict:
 
 
 def config_map(spec: JobSpec, cfg: config.Config) -> dict:
+    """The validated config as ``config.yaml``, mounted at ``/etc/ppslim`` in every pod."""
     text = yaml.safe_dump(config.to_dict(cfg), sort_keys=False, default_flow_style=None)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(spec, f"{spec.job_name}-config"),
             "data": {"config.yaml": text}}
@@ -290,7 +291,11 @@ class _Dumper(yaml.SafeDumper):
     """Multi-line strings (the ConfigMap's config.yaml) as readable ``|`` blocks."""
 
 
-_Dumper.add_representer(str, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None))
+def _str(dumper, text: str):
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def to_yaml(objects: list[dict]) -> str:
@@ -343,7 +348,8 @@ def add_arguments(p) -> None:
         r.add_argument("-o", "--override", action="append", nargs="+", default=[], metavar="KEY=VALUE")
         r.add_argument("--stage", required=True, help=f"one of {[s.value for s in Stage]}")
         r.add_argument("--nnodes", type=int, required=True, help="pods (nodes) in the job")
-        r.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per pod; 0 = CPU")
+        r.add_argument("--gpus-per-node", type=int, default=0,
+                       help="GPUs per pod; 0 = CPU, more implies Global.device=gpu")
         r.add_argument("--image", help="container image with ppslim installed (see the Dockerfile)")
         r.add_argument("--kind", default="job", help="job (batch/v1 Indexed Job) or paddlejob (Kubeflow)")
         r.add_argument("--name", default="", help="job name (default ppslim-<stage>)")
@@ -352,7 +358,7 @@ def add_arguments(p) -> None:
         r.add_argument("--output-claim", default="ppslim-output")
         r.add_argument("--existing-claims", action="store_true", help="do not render the two PVCs")
         r.add_argument("--step-timeout", type=int, default=600, help="seconds before a stuck rank is ended")
-        r.add_argument("--out", default=None if name == "render" else "", help="YAML file (render: default stdout)")
+        r.add_argument("--out", help="YAML file (default: render prints it, apply writes output/k8s/<job>.yaml)")
         r.add_argument("--json", action="store_true")
     lp = sub.add_parser("launch", help="(inside a pod) start paddle.distributed.launch for this rank")
     lp.add_argument("--nnodes", type=int, required=True)
@@ -362,7 +368,7 @@ def add_arguments(p) -> None:
     lp.add_argument("--log-dir", required=True)
     lp.add_argument("--devices", default=None)
     lp.add_argument("stage_args", nargs="+", help="after --: the ppslim stage command line")
-    lp.add_argument("--json", action="store_true")
+    lp.set_defaults(json=False)
 
 
 def main(args) -> RenderResult:
@@ -374,12 +380,12 @@ def main(args) -> RenderResult:
     spec = make_spec(args.stage, args.nnodes, args.image, args.kind, gpus_per_node=args.gpus_per_node,
                      name=args.name, namespace=args.namespace, dataset_claim=args.dataset_claim,
                      output_claim=args.output_claim, create_claims=not args.existing_claims,
-                     step_timeout=args.step_timeout, overrides=overrides)
+                     step_timeout=args.step_timeout)
     kubectl = shutil.which("kubectl") if args.k8s_command == "apply" else None
     if args.k8s_command == "apply" and kubectl is None:
         raise PpslimError("kubectl not found on PATH: install it, or run `ppslim k8s render --out FILE` "
                           "and `kubectl apply -f FILE` where it is installed")
-    objects = render(spec, load_config(args.config, overrides))
+    objects = render(spec, load_config(args.config, overrides, spec.gpus_per_node))
     text = to_yaml(objects)
     path = args.out
     if kubectl and not path:
@@ -403,6 +409,6 @@ def apply(kubectl: str, path: str) -> str:
         raise PpslimError(f"kubectl apply -f {path}: no answer from the cluster within 120 s") from None
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.strip()] or ["(no output)"]
-        raise PpslimError(f"kubectl apply -f {path} failed (is a cluster configured? `kubectl cluster-info`): "
-                          f"{lines[-1].strip()}")
+        reason = lines[-1].strip().removeprefix("error: ")
+        raise PpslimError(f"kubectl apply -f {path} failed (is a cluster configured? `kubectl cluster-info`): {reason}")
     return "; ".join(line.strip() for line in proc.stdout.splitlines() if line.strip())
