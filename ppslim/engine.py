@@ -57,8 +57,8 @@ def setup_runtime(cfg: Config) -> Runtime:
         from .gpu import check_gpu_supported  # fails with one line instead of a CUDA error later
 
         check_gpu_supported()
-        local_rank = int(os.environ.get("PADDLE_LOCAL_RANK", os.environ.get("FLAGS_selected_gpus", "0")).split(",")[0])
-        place = f"gpu:{local_rank}"
+        # paddle.distributed.launch --gpus 2,3 gives each rank its card in FLAGS_selected_gpus
+        place = f"gpu:{int(os.environ.get('FLAGS_selected_gpus', '0').split(',')[0])}"
     else:
         place = "cpu"
     paddle.set_device(place)
