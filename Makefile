@@ -1,5 +1,5 @@
 # ppslim: one line per target; logic lives in ppslim/ and scripts/*.py, never in shell.
-# Stages run in the local venv. RUNTIME/GPUS/image targets live in mk/container.mk, k8s in mk/k8s.mk.
+# Stage targets run in docker or the venv (RUNTIME/GPUS/image: mk/container.mk); k8s in mk/k8s.mk.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV    ?= .venv
@@ -33,13 +33,13 @@ demo: $(DATA)  ## the main job on the digits default: train -> export -> eval (p
 	$(PPSLIM) pipeline -c configs/digits/pipeline.yaml $(OVR)
 
 train: $(DATA)  ## FP32 baseline
-	$(PPSLIM) train -c $(CONFIG) $(OVR)
+	$(call stage,train)
 
 export: $(DATA)  ## checkpoint -> verified Paddle inference model
-	$(PPSLIM) export -c $(CONFIG) $(OVR)
+	$(call stage,export)
 
 eval: $(DATA)  ## score a checkpoint / inference model / .nb
-	$(PPSLIM) eval -c $(CONFIG) $(OVR)
+	$(call stage,eval)
 
 bench: $(DATA)  ## measured proof: accuracy/latency tables + plot in bench/
 	$(PPSLIM) bench -c configs/digits/bench.yaml $(OVR)

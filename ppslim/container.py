@@ -152,14 +152,15 @@ def config_files(path: str) -> list[str]:
 def plan_mounts(config_path: str, cfg) -> list[Mount]:
     """Every path the stage reads or writes, deduplicated; an input that does not exist is an error.
 
-    Outputs are created (as the host user) so that docker does not create them root-owned. Optional
+    Output parents are created (as the host user) so that docker does not create them root-owned. Optional
     inputs (pretrained weights, infer images, lite model dir) are mounted only when present: the stage
     itself reports them if it needs them.
     """
     g = cfg.Global
     lite = cfg.Slim.lite
     outputs = [g.output_dir, g.save_inference_dir] + ([lite.optimize_out] if lite and lite.optimize_out else [])
-    required = {f"-c {config_path}": p for p in config_files(config_path)}
+    # config folders, not files: the config and its _BASE_ chain may be edited (replaced) between runs
+    required = {f"-c {p}": os.path.dirname(p) for p in config_files(config_path)}
     for section in ("Train", "Eval"):
         data = getattr(cfg.DataLoader, section)
         if data is not None:
@@ -169,7 +170,9 @@ def plan_mounts(config_path: str, cfg) -> list[Mount]:
     optional = [g.pretrained_model, g.checkpoints, g.inference_model_dir, lite.model_dir if lite else None]
     if cfg.Infer is not None:
         optional += [cfg.Infer.infer_imgs, cfg.Infer.PostProcess.class_id_map_file]
-    mounts = [Mount(os.path.abspath(p), False) for p in outputs]
+    # the parent, not the folder: stages replace output folders atomically (rename), and a mount point
+    # cannot be renamed
+    mounts = [Mount(os.path.dirname(os.path.abspath(p)), False) for p in outputs]
     for key, path in required.items():
         if not os.path.exists(path):
             raise PpslimError(f"{key}: {path!r} does not exist on the host, so it cannot be mounted")
@@ -338,10 +341,21 @@ def ensure_image(client, image: str, policy: BuildPolicy, build_kwargs: dict) ->
 
 # ------------------------------------------------------------------------------- run
 def run_in_docker(client, spec: dict) -> int:
-    """Create, stream, wait, remove. Ctrl-C removes the container (killing the stage) and exits 130."""
-    container = client.containers.create(**spec)
+    """Create, stream, wait, remove. Ctrl-C removes the container (killing the stage) and exits 130.
+
+    An engine that refuses the container (no NVIDIA runtime for a GPU request, a bad mount) is one line.
+    """
+    import docker
+
     try:
-        container.start()
+        container = client.containers.create(**spec)
+    except docker.errors.APIError as e:
+        raise PpslimError(f"docker refused the container: {e.explanation or e}") from None
+    try:
+        try:
+            container.start()
+        except docker.errors.APIError as e:
+            raise PpslimError(f"docker could not start the container: {e.explanation or e}") from None
         for out, err in client.api.attach(container.id, stream=True, logs=True, demux=True):
             if out:
                 sys.stdout.buffer.write(out)
