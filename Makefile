@@ -13,7 +13,7 @@ DATA    := dataset/digits/train_list.txt
 PYTEST_ARGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.10 --python-platform x86_64-manylinux_2_28 --quiet
 
-.PHONY: help venv data demo train eval export bench test test-fast lock clean
+.PHONY: help venv data demo pipeline infer train eval export bench test test-fast lock clean
 
 help:  ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -29,8 +29,13 @@ $(DATA): | $(VENV)/.stamp
 
 data: $(DATA)  ## write the scikit-learn digits as PNGs in ImageNetDataset layout
 
-demo: $(DATA)  ## the main job on the digits default: train -> export -> eval (prints a summary)
+demo: $(DATA)  ## the main job on the digits default: train -> export -> PTQ/QAT/prune -> Lite -> eval table
 	$(PPSLIM) pipeline -c configs/digits/pipeline.yaml $(OVR)
+
+pipeline: demo  ## same as demo: every stage on configs/digits/pipeline.yaml, one summary table
+
+infer: $(DATA)  ## predict Infer.infer_imgs with any artifact (Global.inference_model_dir or a checkpoint)
+	$(PPSLIM) infer -c $(CONFIG) $(OVR)
 
 train: $(DATA)  ## FP32 baseline
 	$(call stage,train)

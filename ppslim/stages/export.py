@@ -1,6 +1,7 @@
 """``ppslim export``: a trained checkpoint (FP32 or pruned) -> Paddle inference model, verified."""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -9,6 +10,8 @@ from ..config import Config
 from ..inference_model import input_spec, save_verified, verification_images
 from ..predict import Agreement, dygraph_predictor, predict_all
 from ..restore import default_weights, load_trained_model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,11 @@ def run(cfg: Config) -> ExportResult:
     def save(tmp_dir: str) -> None:
         paddle.jit.save(model, os.path.join(tmp_dir, "inference"), input_spec=input_spec(cfg))
 
+    derived = [d for d in (artifacts.PTQ_DIRNAME, "lite")
+                if os.path.isdir(os.path.join(cfg.Global.save_inference_dir, d))]
+    if derived:
+        log.warning("re-exporting replaces %s, including %s made from the previous model",
+                    cfg.Global.save_inference_dir, " and ".join(f"{d}/" for d in derived))
     saved = save_verified(cfg, cfg.Global.save_inference_dir, save, reference, "export", images=images)
     result = ExportResult(model_dir=saved.model_dir, weights=prefix + ".pdparams", params_bytes=saved.params_bytes,
                           params=models.count_params(model), flops=models.count_flops(model, cfg.Global.image_shape),
