@@ -23,7 +23,7 @@ from ppslim.errors import ConfigError, PpslimError
 from tests.conftest import REPO, run_cli
 
 K8S_VERSION = "1.30.0"  # pinned: oldest minor still commonly deployed; Indexed Jobs and job-name labels are GA
-CRD = REPO.parent / "shared" / "schemas" / "kubeflow.org_paddlejobs.v1.9.0.yaml"  # upstream v1.9.0, not vendored
+CRD = REPO / "tests" / "data" / "kubeflow.org_paddlejobs.v1.9.0.yaml"  # upstream Kubeflow training-operator v1.9.0 CRD, vendored
 CONFIGS = {stage: str(REPO / "configs" / "digits" / f"{stage}.yaml") for stage in ("train", "qat", "prune")}
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
                                    reason="kubectl not installed (Debian: kubernetes-client)")
@@ -72,8 +72,6 @@ def strictify(schema: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def paddlejob_schema() -> dict:
-    if not CRD.is_file():
-        pytest.skip(f"Kubeflow PaddleJob CRD not found at {CRD}")
     with open(CRD, encoding="utf-8") as f:
         crd = yaml.safe_load(f)
     [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
