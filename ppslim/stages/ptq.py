@@ -7,6 +7,7 @@ FP32 model on real images before it is kept.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -43,34 +44,54 @@ def source_dir(cfg: Config) -> str:
     return cfg.Global.inference_model_dir or cfg.Global.save_inference_dir
 
 
-def feed_signature(model_file: str, params_file: str) -> tuple[str, list]:
-    """Name and shape of the model's single image input, read from the program itself."""
+@contextlib.contextmanager
+def static_programs():
+    """Static mode inside fresh programs and a fresh name generator, back to dygraph afterwards.
+
+    Fresh programs: the calibration feed is declared with ``paddle.static.data``, which clashes with
+    an earlier PTQ's feed of another shape in the same process. Fresh names: the same inputs give
+    byte-identical files however many quantizations the process ran before (pipeline, bench).
+    """
     import paddle
 
-    paddle.enable_static()
+    paddle.enable_static()  # program_guard entered in dygraph mode would switch nothing
     try:
-        exe = paddle.static.Executor(paddle.CPUPlace())
-        program, feeds, _ = paddle.static.load_inference_model(
-            os.path.dirname(model_file), exe, model_filename=os.path.basename(model_file),
-            params_filename=os.path.basename(params_file))
-        if len(feeds) != 1:
-            raise PpslimError(f"{model_file}: PTQ supports image classifiers with one input, found {feeds}")
-        return feeds[0], list(program.global_block().var(feeds[0]).shape)
+        with paddle.static.program_guard(paddle.static.Program(), paddle.static.Program()), \
+                paddle.utils.unique_name.guard():
+            yield
     finally:
         paddle.disable_static()
+
+
+def feed_signature(model_file: str) -> tuple[str, list]:
+    """Name and shape of the model's single image input, read from the program (no weights loaded)."""
+    from paddle.base import core
+
+    with open(model_file, "rb") as f:
+        desc = core.ProgramDesc(f.read())  # keep the program alive while its block is used
+    block = desc.block(0)
+    feeds = [block.op(i).output("Out")[0] for i in range(block.op_size()) if block.op(i).type() == "feed"]
+    if len(feeds) != 1:
+        raise PpslimError(f"{model_file}: PTQ supports image classifiers with one input, found {feeds}")
+    return feeds[0], list(block.find_var(feeds[0].encode()).shape())
+
+
+def check_sample_shape(cfg: Config, feed_name: str, feed_shape: list) -> list:
+    """The Train transforms' output shape, checked against the model's input before any work."""
+    sample_shape = list(data.real_images(cfg, 1, "Train")[0].shape[1:])
+    expected = list(feed_shape[1:])
+    if len(expected) != len(sample_shape) or any(e > 0 and e != s for e, s in zip(expected, sample_shape)):
+        raise ConfigError("DataLoader.Train.dataset.transform_ops",
+                          f"produce images of shape {sample_shape}, the model's input {feed_name!r} wants {expected}")
+    return sample_shape
 
 
 def calibration_loader(cfg: Config, feed_name: str, feed_shape: list, batch_size: int):
     """A real ``paddle.io.DataLoader`` with ``feed_list`` over the Train split, as quant_post_static wants."""
     import paddle
 
-    loader = data.build_loader(cfg, "Train", shuffle=False)
-    dataset = loader.dataset
-    sample_shape = list(dataset[0][0].shape)
-    expected = [d for d in feed_shape[1:]]
-    if any(e > 0 and e != s for e, s in zip(expected, sample_shape)) or len(expected) != len(sample_shape):
-        raise ConfigError("DataLoader.Train.dataset.transform_ops",
-                          f"produce images of shape {sample_shape}, the model's input {feed_name!r} wants {expected}")
+    sample_shape = check_sample_shape(cfg, feed_name, feed_shape)
+    dataset = data.build_loader(cfg, "Train", shuffle=False).dataset
 
     class Images(paddle.io.Dataset):
         def __len__(self):
@@ -84,58 +105,64 @@ def calibration_loader(cfg: Config, feed_name: str, feed_shape: list, batch_size
                                 shuffle=False, drop_last=False, return_list=False), len(dataset)
 
 
-def check_calibration_runs(exe, model_dir, model_filename, params_filename, loader) -> None:
-    """Run the FP32 program on one calibration batch first: quant_post_static swallows the first
-    error behind a bare ``except`` and fails later with an unrelated message."""
+def explain_failure(exe, model_dir: str, ptq, loader, error: Exception) -> Exception:
+    """quant_post_static swallows the first error behind a bare ``except`` and then fails with an
+    unrelated one. Only after a failure (so a good run pays nothing), run the FP32 program on one
+    calibration batch: if that fails, its error is the one the user needs."""
     import paddle
 
-    program, feeds, fetches = paddle.static.load_inference_model(model_dir, exe, model_filename=model_filename,
-                                                                 params_filename=params_filename)
-    batch = next(iter(loader))
+    program, _, fetches = paddle.static.load_inference_model(model_dir, exe, model_filename=ptq.model_filename,
+                                                             params_filename=ptq.params_filename)
     try:
-        exe.run(program, feed=batch, fetch_list=fetches)
-    except Exception as e:
-        raise PpslimError(f"the FP32 model fails on a calibration batch: {type(e).__name__}: "
-                          f"{str(e).strip().splitlines()[-1][:300]}") from e
+        exe.run(program, feed=next(iter(loader)), fetch_list=fetches)
+    except Exception as first:
+        message = str(first).strip().splitlines()[-1][:300] if str(first).strip() else ""
+        return PpslimError(f"the FP32 model fails on a calibration batch: {type(first).__name__}: {message}")
+    return error
 
 
-def quantize(cfg: Config, exe_place, src: str, out_dir: str, feed: tuple, calib: dict) -> None:
-    """Calibrate on the Train split and write the quantized model into ``out_dir`` (static mode)."""
+def quantize(cfg: Config, src: str, out_dir: str, calib: dict) -> None:
+    """Calibrate on the Train split and write the quantized model into ``out_dir``.
+
+    ``calib`` receives the numbers of batches and images actually used.
+    """
     import paddle
     from paddleslim.quant import quant_post_static
 
     ptq = cfg.Slim.ptq
-    exe = paddle.static.Executor(exe_place)
-    loader, available = calibration_loader(cfg, *feed, ptq.batch_size)
-    calib["batches"] = min(ptq.batch_nums, len(loader))
-    calib["images"] = min(available, calib["batches"] * ptq.batch_size)
-    if calib["images"] < ptq.batch_nums * ptq.batch_size:
-        log.warning("only %d calibration images available (asked for %d x %d)", calib["images"],
-                    ptq.batch_nums, ptq.batch_size)
-    check_calibration_runs(exe, src, ptq.model_filename, ptq.params_filename, loader)
-    log.info("PTQ %s on %d images (%d batches of %d), onnx_format=%s", ptq.algo.value, calib["images"],
-             calib["batches"], ptq.batch_size, ptq.onnx_format)
-    quant_post_static(
-        executor=exe, model_dir=src, quantize_model_path=out_dir, data_loader=loader,
-        model_filename=ptq.model_filename, params_filename=ptq.params_filename,
-        save_model_filename=artifacts.MODEL_FILE, save_params_filename=artifacts.PARAMS_FILE,
-        batch_size=ptq.batch_size, batch_nums=calib["batches"], algo=ptq.algo.value,
-        hist_percent=ptq.hist_percent, weight_quantize_type=ptq.weight_quantize_type,
-        onnx_format=ptq.onnx_format, quantizable_op_type=list(ptq.quantizable_op_type),
-        skip_tensor_list=list(ptq.skip_tensor_list) or None)
+    feed_name, feed_shape = feed_signature(os.path.join(src, ptq.model_filename))
+    with static_programs():
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        loader, available = calibration_loader(cfg, feed_name, feed_shape, ptq.batch_size)
+        calib["batches"] = min(ptq.batch_nums, len(loader))
+        calib["images"] = min(available, calib["batches"] * ptq.batch_size)
+        if calib["images"] < ptq.batch_nums * ptq.batch_size:
+            log.warning("only %d calibration images available (asked for %d x %d)", calib["images"],
+                        ptq.batch_nums, ptq.batch_size)
+        log.info("PTQ %s on %d images (%d batches of %d), onnx_format=%s", ptq.algo.value, calib["images"],
+                 calib["batches"], ptq.batch_size, ptq.onnx_format)
+        try:
+            quant_post_static(
+                executor=exe, model_dir=src, quantize_model_path=out_dir, data_loader=loader,
+                model_filename=ptq.model_filename, params_filename=ptq.params_filename,
+                save_model_filename=artifacts.MODEL_FILE, save_params_filename=artifacts.PARAMS_FILE,
+                batch_size=ptq.batch_size, batch_nums=calib["batches"], algo=ptq.algo.value,
+                hist_percent=ptq.hist_percent, weight_quantize_type=ptq.weight_quantize_type,
+                onnx_format=ptq.onnx_format, quantizable_op_type=list(ptq.quantizable_op_type),
+                skip_tensor_list=list(ptq.skip_tensor_list) or None)
+        except Exception as e:
+            raise explain_failure(exe, src, ptq, loader, e) from e
 
 
 def run(cfg: Config) -> PtqResult:
-    import paddle
-
     g, ptq = cfg.Global, cfg.require("Slim.ptq")
     src = source_dir(cfg)
     key = "Global.inference_model_dir" if g.inference_model_dir else "Global.save_inference_dir"
     model_file, params_file = artifacts.inference_files(src, ptq.model_filename, ptq.params_filename, key)
     read_program_ops(model_file)  # "not a Paddle model" fails here, before any data work
     data.check_dataset(cfg, "Train")
+    check_sample_shape(cfg, *feed_signature(model_file))
     images = verification_images(cfg)
-    feed_name, feed_shape = feed_signature(model_file, params_file)
     fp32 = paddle_predictor(model_file, params_file, InferenceBackend.ONEDNN, g.device, g.cpu_threads)
     reference = predict_all(fp32, images)
     out_dir = artifacts.ptq_dir(src)
@@ -143,15 +170,7 @@ def run(cfg: Config) -> PtqResult:
     calib = {}
 
     def save(tmp_dir: str) -> None:
-        paddle.enable_static()
-        try:
-            # A fresh name generator: the same inputs give byte-identical files, even when several
-            # quantizations run in one process (the pipeline, bench).
-            with paddle.utils.unique_name.guard():
-                quantize(cfg, exe_place=paddle.CPUPlace(), src=src, out_dir=tmp_dir, feed=(feed_name, feed_shape),
-                         calib=calib)
-        finally:
-            paddle.disable_static()
+        quantize(cfg, src, tmp_dir, calib)
 
     saved = save_verified(cfg, out_dir, save, reference, f"PTQ ({ptq.algo.value})", images=images,
                           min_cosine=g.verify_int8_min_cosine, min_agreement=g.verify_int8_min_top1_agreement)

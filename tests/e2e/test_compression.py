@@ -134,7 +134,13 @@ def test_ptq_bad_inputs_fail_fast_and_leave_nothing(tmp_path, trained_model, mak
     with pytest.raises(ConfigError, match="lists no images"):
         ptq.run(make_config(f"Global.inference_model_dir={trained_model.inference_dir}",
                             f"DataLoader.Train.dataset.cls_label_path={empty_list}", *PTQ))
+    # calibration images that do not fit the model's input are refused before calibration
+    with pytest.raises(ConfigError, match=r"^DataLoader.Train.dataset.transform_ops: produce images of shape "
+                                          r"\[3, 16, 16\], the model's input 'x' wants \[3, 32, 32\]"):
+        ptq.run(make_config(f"Global.inference_model_dir={trained_model.inference_dir}",
+                            "DataLoader.Train.dataset.transform_ops.1.ResizeImage.size=16", *PTQ))
     assert not os.path.exists(artifacts.ptq_dir(str(fake))) and not leftovers(str(tmp_path))
+    assert not os.path.exists(artifacts.ptq_dir(trained_model.inference_dir))
 
 
 def test_ptq_cli_exit_code_and_one_line_error(tmp_path):

@@ -1,0 +1,412 @@
+"""``ppslim bench`` output: the issue's targets checked against measured numbers, Markdown tables, the plot.
+
+Everything here works on the plain-data report (what ``results.json`` holds), so the Markdown and the
+plot can be regenerated from a saved JSON and tested without running a benchmark.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from typing import Callable, Optional
+
+from . import artifacts, reporting
+
+RESULTS_JSON, RESULTS_MD, PLOT_PNG = "results.json", "results.md", "accuracy_vs_latency.png"
+
+
+# ------------------------------------------------------------------------------- machine
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def git_commit(repo_dir: str) -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "-C", repo_dir, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "-C", repo_dir, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+    return out.stdout.strip() + ("+uncommitted" if dirty else "")
+
+
+def _version(dist: str) -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info(threads: int) -> dict:
+    flags = cpu_flags()
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": threads,
+            "avx512_vnni": "avx512_vnni" in flags, "amx": any(f.startswith("amx") for f in flags),
+            "paddle": _version("paddlepaddle"), "paddleslim": _version("paddleslim"), "python": platform.python_version(),
+            "commit": git_commit(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+# ------------------------------------------------------------------------------- targets
+def _row(rows, **match) -> Optional[dict]:
+    for row in rows:
+        if all(row.get(k) == v for k, v in match.items()):
+            return row
+    return None
+
+
+def _speedup(row: Optional[dict], batch: int) -> Optional[float]:
+    return None if row is None else row["speedup"].get(str(batch))
+
+
+def _target(name: str, required: str, measured, ok: Optional[bool]) -> dict:
+    return {"target": name, "required": required, "measured": measured,
+            "met": None if ok is None else bool(ok)}
+
+
+def _ge(value, bar) -> Optional[bool]:
+    return None if value is None else value >= bar
+
+
+def check_targets(report: dict) -> list[dict]:
+    """The issue's bars, each with the measured value and met / missed / not measured (``None``)."""
+    lat, acc = report["latency"], report["accuracy"]
+    out = []
+    r50_int8 = _row(lat, model="resnet50", variant="int8")
+    r50_fp32 = _row(lat, model="resnet50", variant="fp32")
+    r50_pruned = _row(lat, model="resnet50", variant="pruned_fp32")
+    r50_pruned_int8 = _row(lat, model="resnet50", variant="pruned_int8")
+    mbv3_int8 = _row(lat, model="mobilenet_v3_large", variant="int8")
+    for batch, bar in ((1, 2.8), (16, 3.5)):
+        s = _speedup(r50_int8, batch)
+        out.append(_target(f"resnet50 INT8 speed-up, batch {batch}", f">= {bar}x", s, _ge(s, bar)))
+    s = _speedup(r50_pruned_int8, 16)
+    out.append(_target("resnet50 FPGM-0.3 + INT8 speed-up, batch 16", ">= 5.0x", s, _ge(s, 5.0)))
+    int8_rows = [r for r in lat if r["precision"] == "INT8"]
+    all_verified = all(r.get("agreement") and r["agreement"].get("verified") for r in int8_rows)
+    st = report["settings"]
+    out.append(_target("every timed INT8 model verified against its FP32 source first",
+                       f"cosine >= {st['verify_int8_min_cosine']} on real images (top-1 agreement >= "
+                       f"{st['latency_min_top1_agreement']} for random-init latency models)",
+                       f"{sum(bool(r.get('agreement') and r['agreement'].get('verified')) for r in int8_rows)}"
+                       f"/{len(int8_rows)}", all_verified if int8_rows else None))
+    s = _speedup(mbv3_int8, 16)
+    ok = None if mbv3_int8 is None else bool(mbv3_int8["agreement"].get("verified")) and _ge(s, 1.5)
+    out.append(_target("mobilenet_v3_large INT8 correct and faster, batch 16", "verified, >= 1.5x", s, ok))
+    if r50_int8 and r50_fp32:
+        ratio = round(r50_int8["params_bytes"] / r50_fp32["params_bytes"], 4)
+        out.append(_target("resnet50 INT8 params file vs FP32", "<= 0.27", ratio, ratio <= 0.27))
+    if r50_pruned:
+        red = r50_pruned["flops_reduction"]
+        out.append(_target("resnet50 FPGM-0.3 FLOPs reduction", ">= 0.45", red, _ge(red, 0.45)))
+        for batch in report["settings"]["batch_sizes"]:
+            s = _speedup(r50_pruned, batch)
+            cut = None if s is None else round(1 - 1 / s, 3)
+            out.append(_target(f"resnet50 FPGM-0.3 latency reduction, batch {batch}", ">= 0.35", cut, _ge(cut, 0.35)))
+    qat = [r for r in acc if r["variant"] == "qat"]
+    if qat:
+        d = qat[0]["delta_pt"]
+        out.append(_target("digits QAT top-1 vs FP32", ">= -0.3 pt", d, d >= -0.3))
+    ptq = [r["delta_pt"] for r in acc if r["variant"].startswith("ptq_") and r["delta_pt"] is not None]
+    if ptq:
+        out.append(_target("digits best PTQ top-1 vs FP32", ">= -0.5 pt", max(ptq), max(ptq) >= -0.5))
+    oh = report.get("overhead")
+    if oh:
+        out.append(_target(f"`ppslim ptq` wall time / direct quant_post_static ({oh['model']}, {oh['algo']})",
+                           "<= 1.10", oh["ratio"], oh["ratio"] <= 1.10))
+    return out
+
+
+# ------------------------------------------------------------------------------- evidence
+def program_summary(program: dict) -> str:
+    if "compute_ops" not in program:
+        return program.get("note", "-")
+    kinds = ", ".join(f"{n} {k.replace(':', ' ')}" for k, n in program["compute_ops"].items())
+    return (f"{kinds}; {program['quantize']} quantize, {program['dequantize']} dequantize, "
+            f"{program['requantize']} requantize ops; {program['ops']} ops in all")
+
+
+def overhead_breakdown(report: dict) -> Optional[str]:
+    """What ``ppslim ptq`` adds over the bare call, with the parts this run measured separately."""
+    oh = report.get("overhead")
+    if not oh:
+        return None
+    rows = {r["variant"]: r for r in report["latency"] if r["model"] == oh["model"]}
+    fp32, int8 = (rows.get(v, {}).get("costs") for v in ("fp32", "int8"))
+    runs = len(oh.get("ppslim_runs_s", [])) or 1
+    extra = (oh["ppslim_s"] - oh["direct_s"]) / runs
+    text = (f"Per run, `ppslim ptq` took {extra:+.1f} s against the bare call (direct runs "
+            f"{', '.join(f'{t:.1f}' for t in oh.get('direct_runs_s', []))} s; ppslim runs "
+            f"{', '.join(f'{t:.1f}' for t in oh.get('ppslim_runs_s', []))} s).")
+    if fp32 and int8:
+        text += (f" What ppslim adds, timed separately in this run with the same predictor types: the FP32 "
+                 f"reference on {oh['verify_images']} real images (oneDNN predictor {fp32['create_predictor_s']:.1f} s "
+                 f"+ inference {fp32['predict_verify_images_s']:.1f} s) and the INT8 check (oneDNN INT8 predictor "
+                 f"with its quantization passes {int8['create_predictor_s']:.1f} s + inference "
+                 f"{int8['predict_verify_images_s']:.1f} s), {sum(fp32.values()) + sum(int8.values()):.1f} s in all; "
+                 "not timed separately: reading the program for its feed signature and one FP32 calibration batch "
+                 "run before calibration (so a broken model fails with its own error).")
+    return text
+
+
+def evidence(report: dict) -> list[str]:
+    """One line per missed target with what this run measured that explains it."""
+    notes = []
+    noise = report.get("noise", {})
+    lat = report["latency"]
+    for t in report["targets"]:
+        if t["met"] is not False:
+            continue
+        name = t["target"]
+        line = f"**{name}**: measured {reporting.fmt(t['measured'])}, required {t['required']}."
+        if "speed-up" in name or "latency" in name:
+            batch = name.rsplit("batch ", 1)[-1]
+            n = noise.get(batch)
+            if n:
+                line += (f" During the batch-{batch} rounds other processes used {n['other_cpu_share']:.2f} of a core "
+                         f"on average ({n['disturbed_rounds']}/{n['rounds']} rounds above {n['busy_share']:.2f}), "
+                         f"on a {report['machine']['cores']}-core machine timed with {report['machine']['threads']} "
+                         "threads.")
+            int8 = [r for r in lat if r["precision"] == "INT8" and r.get("onednn_program") and r["model"] in name]
+            for r in int8:
+                line += f" {r['label']} ran: {program_summary(r['onednn_program'])}."
+        if "ppslim ptq" in name:
+            line += " " + (overhead_breakdown(report) or "")
+        notes.append(line)
+    return notes
+
+
+# ------------------------------------------------------------------------------- markdown
+def _ms(lat: Optional[dict]) -> str:
+    if not lat:
+        return "-"
+    return f"{lat['median_ms']:.2f} ({lat['p25_ms']:.2f}–{lat['p75_ms']:.2f})"
+
+
+def _num(v, spec: str) -> str:
+    return "-" if v is None else spec.format(v)
+
+
+def _mb(n: Optional[int]) -> str:
+    return "-" if n is None else f"{n / 1e6:.2f}"
+
+
+def _x(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def _agree(a: Optional[dict]) -> str:
+    if not a:
+        return "-"
+    text = f"{a['cosine']:.4f} / {a['top1_agreement']:.2f}"
+    if a.get("centered_cosine") is not None:
+        text += f" / {a['centered_cosine']:.3f}"
+    return text
+
+
+def _table(rows: list[dict], columns: list[tuple[str, Callable[[dict], object]]]) -> str:
+    flat = [{h: f(r) for h, f in columns} for r in rows]
+    return reporting.markdown_table(flat, [(h, h) for h, _ in columns])
+
+
+def render_markdown(report: dict) -> str:
+    m, s = report["machine"], report["settings"]
+    batches = s["batch_sizes"]
+    lines = [
+        "# ppslim bench",
+        "",
+        f"Measured by `make bench` ({report['seconds']:.0f} s) on {m['cpu']}, {m['cores']} cores "
+        f"(AVX-512 VNNI: {'yes' if m['avx512_vnni'] else 'no'}, AMX: {'yes' if m['amx'] else 'no'}), "
+        f"{m['threads']} threads, Paddle {m['paddle']}, PaddleSlim {m['paddleslim']}, commit "
+        f"`{m['commit'] or 'unknown'}`, {m['date']}. Paddle Inference on CPU: oneDNN for FP32, oneDNN INT8 "
+        "kernels for quantized models (what `Global.inference_backend: auto` picks).",
+        "",
+        f"Latency: milliseconds per forward pass of a batch, median (p25–p75) of {s['repeats']} timed rounds after "
+        f"{s['warmup']} warm-up runs; all variants of one batch size run interleaved in the same rounds in one "
+        "process; speed-ups are FP32 median / variant median from the same rounds.",
+        "",
+        f"![top-1 and output agreement vs latency, one point per artifact]({PLOT_PNG})",
+        "",
+        "### Targets",
+        "",
+        _table(report["targets"], [
+            ("target", lambda r: r["target"]), ("required", lambda r: r["required"]),
+            ("measured", lambda r: reporting.fmt(r["measured"])),
+            ("", lambda r: {True: "met", False: "**MISSED**", None: "not measured"}[r["met"]])]),
+    ]
+    notes = report.get("notes") or []
+    if notes:
+        lines += ["Evidence for missed targets and refusals:", ""] + [f"- {n}" for n in notes] + [""]
+    lines += [
+        "### Accuracy: digits (DigitsNet, 3x32x32, val split)",
+        "",
+        _table(report["accuracy"], [
+            ("artifact", lambda r: r["artifact"]), ("backend", lambda r: r["backend"]),
+            ("top-1", lambda r: _num(r["top1"], "{:.4f}")), ("top-5", lambda r: _num(r["top5"], "{:.4f}")),
+            ("Δ top-1 (pt)", lambda r: _num(r["delta_pt"], "{:+.2f}")),
+            ("params file (bytes)", lambda r: reporting.fmt(r["size_bytes"])),
+            ("size vs FP32", lambda r: _num(r["size_ratio"], "{:.3f}")),
+            ("params", lambda r: reporting.fmt(r["params"])), ("FLOPs", lambda r: reporting.fmt(r["flops"])),
+            *[(f"latency b{b} (ms)", lambda r, b=b: _ms(r["latency_ms"].get(str(b)))) for b in batches],
+            ("note", lambda r: r.get("note", ""))]),
+    ]
+    lat = report["latency"]
+    if lat:
+        lines += [
+            f"### Latency: standard architectures at 3x{s['image_size']}x{s['image_size']} "
+            f"({s['class_num']} classes, random init)",
+            "",
+            "vs FP32 = cosine of the logits / top-1 agreement / cosine after removing the mean logit vector, on "
+            f"{next((r['agreement']['images'] for r in lat if r.get('agreement')), '-')} real images (digits resized to "
+            f"{s['image_size']}), measured with the predictors that were timed. Random-init networks give "
+            "nearly input-independent logits, so top-1 agreement is noise there: these INT8 models must reach "
+            f"cosine >= {s['verify_int8_min_cosine']} (`Global.verify_int8_min_cosine`) and top-1 agreement >= "
+            f"{s['latency_min_top1_agreement']} (`Bench.latency_min_top1_agreement`, instead of "
+            f"{s['verify_int8_min_top1_agreement']} for the trained digits models); the centered cosine shows that "
+            "the input-dependent part of the output survives too.",
+            "",
+            _table(lat, [
+                ("model", lambda r: r["model"]), ("variant", lambda r: r["label"]),
+                ("params file (MB)", lambda r: _mb(r["params_bytes"])),
+                ("size vs FP32", lambda r: f"{r['size_ratio']:.3f}"),
+                ("GFLOPs", lambda r: f"{r['flops'] / 1e9:.2f}"),
+                ("vs FP32", lambda r: _agree(r.get("agreement"))),
+                *[col for b in batches for col in (
+                    (f"b{b} ms", lambda r, b=b: _ms(r["latency_ms"].get(str(b)))),
+                    (f"b{b} speed-up", lambda r, b=b: _x(r["speedup"].get(str(b)))))]]),
+        ]
+        programs = [r for r in lat if r.get("onednn_program")]
+        if programs:
+            lines += ["What oneDNN INT8 ran (ops of the optimized program Paddle saved after its IR passes):", ""]
+            lines += [f"- {r['model']} {r['label']}: {program_summary(r['onednn_program'])}" for r in programs]
+            lines += [""]
+        refused = [(r["model"], x) for r in lat for x in r.get("refused", [])]
+        if refused:
+            lines += ["PTQ attempts refused by verification (not timed):", ""]
+            lines += [f"- {model} `{x['algo']}`: {x['reason']}" for model, x in refused] + [""]
+        noise = report.get("noise", {})
+        if noise and max(n["other_cpu_share"] for n in noise.values()) > 0.25:
+            lines += ["Other processes shared this machine during the run (below), so absolute milliseconds are "
+                      "higher than on an idle machine; the speed-ups compare variants timed in the same rounds and "
+                      "are what to read.", ""]
+        if noise:
+            lines += ["Machine noise during the timed rounds (other processes' CPU, share of one core): " + ", ".join(
+                f"batch {b}: mean {n['other_cpu_share']:.2f}, {n['disturbed_rounds']}/{n['rounds']} rounds above "
+                f"{n['busy_share']:.2f}" for b, n in noise.items()) + ".", ""]
+    oh = report.get("overhead")
+    if oh:
+        lines += [
+            "### Toolchain overhead",
+            "",
+            f"`ppslim ptq` (whole stage: reads the model, FP32 reference on {oh['verify_images']} real images, "
+            f"one calibration batch check, calibration, save, INT8 verification) against calling "
+            f"`paddleslim.quant.quant_post_static` directly (executor + the same DataLoader + the call) on "
+            f"{oh['model']} with `{oh['algo']}` and the same {oh['calib_images']} calibration images; "
+            f"{len(oh.get('ppslim_runs_s', [])) or 1} runs of each, alternating which goes first; ratio = total "
+            "ppslim time / total direct time.",
+            "",
+            _table([oh], [("direct quant_post_static (s)", lambda r: f"{r['direct_s']:.1f}"),
+                          ("ppslim ptq (s)", lambda r: f"{r['ppslim_s']:.1f}"),
+                          ("ratio", lambda r: f"{r['ratio']:.3f}")]),
+            overhead_breakdown(report) or "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ------------------------------------------------------------------------------- plot
+def _numbered(ax, points: list[tuple[float, float, str, str, str]], title: str) -> None:
+    """Scatter ``(x, y, color, marker, text)`` points, label each with its number and list the numbers with
+    their full text under the axes: artifacts with equal accuracy would otherwise print over each other."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for i, (x, y, color, marker, text) in enumerate(points, 1):
+        ax.scatter(x, y, s=70, color=color, marker=marker, zorder=3)
+        ax.annotate(str(i), (x, y), textcoords="offset points", xytext=(4, 5 + 9 * (i % 3)), fontsize=8,
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+        handles.append(Line2D([], [], marker=marker, linestyle="", color=color, label=f"{i}  {text}"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False,
+              ncol=1 if len(points) <= 6 else 2, title=title, title_fontsize=8)
+    ax.margins(x=0.12, y=0.15)
+    ax.grid(alpha=0.3, which="both")
+
+
+def plot(report: dict, path: str) -> str:
+    """Two panels: digits top-1 vs latency; standard architectures' output agreement vs latency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    batch = str(max(report["settings"]["batch_sizes"]))
+    colors = {"FP32": "tab:blue", "INT8": "tab:red"}
+    lat_rows = [r for r in report["latency"] if r["latency_ms"].get(batch)]
+    fig, axes = plt.subplots(1, 2 if lat_rows else 1, figsize=(16 if lat_rows else 8, 8.5), squeeze=False)
+    ax = axes[0][0]
+    timed = [r for r in report["accuracy"] if r["latency_ms"].get(batch) and r["top1"] is not None]
+    points = [(r["latency_ms"][batch]["median_ms"], 100 * r["top1"], colors.get(r["precision"], "tab:gray"),
+               "s" if "prune" in r["variant"] else "o",
+               f"{r['artifact']}: {100 * r['top1']:.2f}%, {r['latency_ms'][batch]['median_ms']:.2f} ms")
+              for r in timed]
+    untimed = [r["artifact"] for r in report["accuracy"] if not r["latency_ms"].get(batch)]
+    _numbered(ax, points, "red INT8, blue FP32, squares pruned" +
+              (f"; not timed: {', '.join(untimed)}" if untimed else ""))
+    ax.set_xlabel(f"latency, batch {batch} (ms, median of {report['settings']['repeats']} rounds)")
+    ax.set_ylabel("top-1 on digits val (%)")
+    ax.set_title("digits (DigitsNet, 3x32x32): accuracy vs latency", fontsize=10)
+    if lat_rows:
+        ax = axes[0][1]
+        markers = {"resnet50": "o", "mobilenet_v3_large": "^"}
+        points = []
+        for r in lat_rows:
+            a = r.get("agreement") or {}
+            y = a.get("centered_cosine", 1.0) if r["precision"] == "INT8" else 1.0
+            sp = r["speedup"].get(batch)
+            points.append((r["latency_ms"][batch]["median_ms"], y, colors.get(r["precision"], "tab:gray"),
+                           markers.get(r["model"], "D"),
+                           f"{r['model']} {r['label']}: {r['latency_ms'][batch]['median_ms']:.1f} ms"
+                           + (f", {sp:.2f}x vs FP32" if sp else "")))
+        _numbered(ax, points, "circles resnet50, triangles mobilenet_v3_large; red INT8, blue FP32")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"latency, batch {batch} (ms, median, log scale)")
+        ax.set_ylabel("output agreement with its FP32 source (centered cosine; FP32 = 1)")
+        ax.set_title(f"3x{report['settings']['image_size']}x{report['settings']['image_size']}, random init, "
+                     f"{report['machine']['threads']} threads, Paddle Inference + oneDNN (INT8: oneDNN INT8)",
+                     fontsize=10)
+    fig.tight_layout()
+    with artifacts.atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(out_dir: str, report: dict) -> tuple[str, str, str]:
+    """``results.json``, ``results.md`` and the plot, each written atomically; JSON last (marks done)."""
+    png = plot(report, os.path.join(out_dir, PLOT_PNG))
+    md = os.path.join(out_dir, RESULTS_MD)
+    with artifacts.atomic_file(md) as f:
+        f.write(render_markdown(report))
+    return artifacts.write_json(os.path.join(out_dir, RESULTS_JSON), report), md, png

@@ -1,0 +1,174 @@
+"""``ppslim bench``: report shape on a tiny model (real export, PTQ, predictors, timing), the interleaved
+timer, the README updater and the ``Bench`` config section."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+
+import pytest
+
+from ppslim import config, timing
+from ppslim.errors import ConfigError
+
+from tests.conftest import DIGITS_CONFIG, REPO
+
+
+# ------------------------------------------------------------------------------- report shape
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory, digits_dir):
+    """A random-init DigitsNet exported and PTQ'd (avg) through the real stages, then measured and
+    reported by the bench with 3 rounds at batch 1 and 4. Random weights give near-uniform logits,
+    so only the cosine is held to the usual bar here (top-1 agreement is not meaningful)."""
+    from ppslim.stages import bench, export, ptq
+    from ppslim.stages.pipeline import derive
+    from tests.conftest import data_overrides, output_overrides
+
+    work = tmp_path_factory.mktemp("bench")
+    cfg = config.load(str(DIGITS_CONFIG), [
+        *data_overrides(digits_dir), *output_overrides(work), "Global.verify_images=16",
+        "Global.verify_int8_min_top1_agreement=0.0", "Slim.ptq.algo=avg", "Slim.ptq.batch_size=16",
+        "Slim.ptq.batch_nums=2", f"Bench.output_dir={work / 'bench'}", "Bench.repeats=3", "Bench.warmup=1",
+        "Bench.batch_sizes=[1, 4]", "Bench.quiet_wait_s=0"])
+    t0 = time.perf_counter()
+    prefix, _ = bench.random_checkpoint(cfg)
+    fp32 = export.run(derive(cfg, f"Global.pretrained_model={prefix}"))
+    int8 = ptq.run(derive(cfg, f"Global.inference_model_dir={fp32.model_dir}"))
+    counts = {"params": fp32.params, "flops": fp32.flops}
+    arts = [bench.Artifact("FP32", "digits", "fp32", fp32.model_dir, "FP32", **counts),
+            bench.Artifact("PTQ INT8 avg", "digits", "ptq_avg", int8.model_dir, "INT8", **counts, reference="FP32"),
+            bench.Artifact("PTQ INT8 KL", "digits", "ptq_kl", "", "INT8", **counts, note="refused by verification: x"),
+            bench.Artifact("DigitsNet FP32", "DigitsNet", "fp32", fp32.model_dir, "FP32", **counts),
+            bench.Artifact("DigitsNet PTQ INT8 (avg)", "DigitsNet", "int8", int8.model_dir, "INT8", **counts,
+                           reference="DigitsNet FP32", extra={"ptq_algo": "avg", "refused": [
+                               {"algo": "hist", "reason": "cosine 0.0000 < 0.95"}]})]
+    overhead = {"model": "DigitsNet", "algo": "avg", "direct_s": 1.0, "ppslim_s": 1.5, "ratio": 1.5,
+                "calib_images": 32, "verify_images": 16}
+    result = bench.measure_and_report(cfg, arts, {"DigitsNet": cfg}, overhead, t0)
+    with open(result.json_path, encoding="utf-8") as f:
+        return result, json.load(f), cfg
+
+
+def test_bench_writes_three_files(tiny_bench):
+    result, _, _ = tiny_bench
+    with open(result.plot_path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(result.markdown_path, encoding="utf-8") as f:
+        md = f.read()
+    for heading in ("### Targets", "### Accuracy", "### Latency", "### Toolchain overhead"):
+        assert heading in md
+    assert "](accuracy_vs_latency.png)" in md
+    assert "hist" in md and "cosine 0.0000" in md  # a refused PTQ attempt is reported, not hidden
+    assert result.json_path.endswith("results.json") and "written:" in result.report()
+
+
+def test_bench_json_shape(tiny_bench):
+    _, report, _ = tiny_bench
+    assert set(report) >= {"machine", "settings", "accuracy", "latency", "overhead", "noise", "targets", "notes",
+                           "seconds"}
+    assert report["machine"]["threads"] >= 1 and report["settings"]["repeats"] == 3
+    acc = {r["variant"]: r for r in report["accuracy"]}
+    assert set(acc) == {"fp32", "ptq_avg", "ptq_kl"}
+    assert acc["fp32"]["delta_pt"] == 0.0 and 0.0 <= acc["ptq_avg"]["top1"] <= 1.0
+    assert acc["ptq_avg"]["size_ratio"] < 0.5  # onnx_format stores int8 weights
+    assert acc["ptq_kl"]["top1"] is None and acc["ptq_kl"]["latency_ms"] == {}  # refused: no artifact, no timing
+    for row in (acc["fp32"], acc["ptq_avg"]):
+        for bs in ("1", "4"):
+            lat = row["latency_ms"][bs]
+            assert lat["runs"] == 3 and lat["batch_size"] == int(bs)
+            assert lat["min_ms"] <= lat["p25_ms"] <= lat["median_ms"] <= lat["p75_ms"] <= lat["max_ms"]
+    lat = {r["variant"]: r for r in report["latency"]}
+    assert set(lat) == {"fp32", "int8"}
+    assert lat["fp32"]["speedup"] == {"1": 1.0, "4": 1.0} and set(lat["int8"]["speedup"]) == {"1", "4"}
+    agreement = lat["int8"]["agreement"]
+    assert agreement["verified"] and agreement["images"] == 16 and agreement["cosine"] >= 0.95
+    assert lat["int8"]["onednn_program"]["compute_ops"]  # what oneDNN ran is recorded
+    assert lat["int8"]["refused"][0]["algo"] == "hist"
+    assert {"create_predictor_s", "predict_verify_images_s"} <= set(lat["fp32"]["costs"])
+    assert set(report["noise"]) == {"1", "4"}
+    by_name = {t["target"]: t for t in report["targets"]}
+    assert all(t["met"] in (True, False, None) for t in report["targets"])
+    assert by_name["resnet50 INT8 speed-up, batch 1"]["met"] is None  # not in this run: not measured, not met
+    overhead = next(t for t in report["targets"] if "ppslim ptq" in t["target"])
+    assert overhead["met"] is False and any("ppslim ptq" in n for n in report["notes"])
+
+
+def test_int8_outside_tolerance_is_never_timed(tiny_bench):
+    """The bench re-checks every INT8 model with the predictor it is about to time; one outside
+    ``Global.verify_int8_*`` raises before any timing (an impossible bar stands in for a broken model)."""
+    from ppslim.errors import ArtifactError
+    from ppslim.stages import bench
+    from ppslim.stages.pipeline import derive
+
+    _, report, cfg = tiny_bench
+    strict = derive(cfg, "Global.verify_int8_min_cosine=1.01")
+    paths = {r["variant"]: r["path"] for r in report["latency"]}
+    arts = [bench.Artifact("ref", "digits", "fp32", paths["fp32"], "FP32", 1, 1),
+            bench.Artifact("int8", "digits", "ptq_avg", paths["int8"], "INT8", 1, 1, reference="ref")]
+    with pytest.raises(ArtifactError, match="bench: int8 vs ref"):
+        bench.open_predictors(strict, arts, {"digits": bench.verification_images(strict)}, threads=1)
+
+
+# ------------------------------------------------------------------------------- timer
+def test_interleaved_rounds_alternate_order_and_count():
+    order = []
+    calls = {name: (lambda n=name: order.append(n)) for name in ("a", "b", "c")}
+    run = timing.interleaved(calls, batch_size=2, warmup=1, repeats=4)
+    assert order[:3] == ["a", "b", "c"]                 # warm-up, once each
+    rounds = [order[3 + 3 * i: 6 + 3 * i] for i in range(4)]
+    assert rounds == [["a", "b", "c"], ["c", "b", "a"]] * 2
+    assert all(lat.runs == 4 and lat.batch_size == 2 for lat in run.latencies.values())
+    assert run.rounds == 4 and 0 <= run.disturbed_rounds <= 4
+
+
+def test_summarize_percentiles():
+    lat = timing.summarize(16, [4.0, 1.0, 3.0, 2.0, 100.0])
+    assert (lat.median_ms, lat.min_ms, lat.max_ms, lat.runs) == (3.0, 1.0, 100.0, 5)
+    assert lat.per_image_ms == pytest.approx(3.0 / 16)
+
+
+# ------------------------------------------------------------------------------- README
+def _readme_script():
+    spec = importlib.util.spec_from_file_location("update_readme_results", REPO / "scripts" / "update_readme_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_update_readme_replaces_only_between_markers(tmp_path):
+    script = _readme_script()
+    (tmp_path / "bench").mkdir()
+    results = tmp_path / "bench" / "results.md"
+    results.write_text("# ppslim bench\n\nSome **numbers**.\n\n![plot](accuracy_vs_latency.png)\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n## Results\n\n{script.START}\nold text\n{script.END}\n\n## Next\nkept\n")
+    assert script.main(["--results", str(results), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n## Results\n\n") and text.endswith(f"{script.END}\n\n## Next\nkept\n")
+    assert "old text" not in text and "# ppslim bench" not in text
+    assert "![plot](bench/accuracy_vs_latency.png)" in text
+    assert script.main(["--results", str(results), "--readme", str(readme)]) == 0
+    assert readme.read_text() == text  # idempotent
+
+
+def test_update_readme_without_markers_fails(tmp_path, capsys):
+    script = _readme_script()
+    results, readme = tmp_path / "results.md", tmp_path / "README.md"
+    results.write_text("# t\nx\n")
+    readme.write_text("no markers here\n")
+    assert script.main(["--results", str(results), "--readme", str(readme)]) == 2
+    assert "results:start" in capsys.readouterr().err
+    assert readme.read_text() == "no markers here\n"
+
+
+# ------------------------------------------------------------------------------- config
+def test_bench_config_defaults_and_errors():
+    cfg = config.load(str(REPO / "configs" / "digits" / "bench.yaml"))
+    assert cfg.Bench.repeats >= 20 and cfg.Bench.batch_sizes == (1, 16)
+    assert [m.arch for m in cfg.Bench.latency_models] == ["resnet50", "mobilenet_v3_large"]
+    with pytest.raises(ConfigError, match="Bench.overhead_arch"):
+        config.load(str(DIGITS_CONFIG), ["Bench.overhead_arch=vgg16"])
+    with pytest.raises(ConfigError, match=r"Bench.latency_models.0.pruned_ratio"):
+        config.load(str(DIGITS_CONFIG), ["Bench.latency_models=[{arch: resnet50, pruned_ratio: 1.5}]"])
+    with pytest.raises(ConfigError, match="Bench.repeats"):
+        config.load(str(DIGITS_CONFIG), ["Bench.repeats=0"])
