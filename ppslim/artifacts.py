@@ -23,7 +23,7 @@ PARAMS_FILE = "inference.pdiparams"
 PTQ_DIRNAME = "quant_post_static_model"
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"
-PRUNE_PLAN_FILE = "prune_plan.json"
+OUTPUTS_FILE = "verification_outputs.npz"  # a verified model's logits on the verification images
 
 
 # ------------------------------------------------------------------------------- paths

@@ -397,11 +397,8 @@ class BenchConfig:
     quiet_wait_s: float = 2.0
 
     def validate(self, path: str) -> None:
-        for key in ("image_size", "class_num", "calib_batch_size", "calib_batch_nums", "repeats", "threads",
-                    "overhead_pairs"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                raise ConfigError(f"{path}.{key}", f"expected an integer >= 1, got {value}")
+        at_least_one(self, path, "image_size", "class_num", "calib_batch_size", "calib_batch_nums", "repeats",
+                     "threads", "overhead_pairs")
         if not 0.0 <= self.latency_min_top1_agreement <= 1.0:
             raise ConfigError(f"{path}.latency_min_top1_agreement",
                               f"expected a share in [0, 1], got {self.latency_min_top1_agreement}")

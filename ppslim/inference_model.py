@@ -6,6 +6,7 @@ renames the dir into place. A refused artifact leaves nothing behind.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -13,8 +14,8 @@ from typing import Callable
 import numpy as np
 
 from . import artifacts, data
-from .config import Config
-from .predict import Agreement, paddle_predictor, predict_all, verify
+from .config import Config, InferenceBackend
+from .predict import Agreement, backend_name, is_quantized, paddle_predictor, predict_all, verify
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,31 @@ def verification_images(cfg: Config) -> np.ndarray:
     return images
 
 
+def _digest(model_file: str, params_file: str, images: np.ndarray, backend: str) -> str:
+    h = hashlib.sha256(backend.encode())
+    for path in (model_file, params_file):
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+    h.update(np.ascontiguousarray(images).tobytes())
+    return h.hexdigest()
+
+
+def model_outputs(cfg: Config, model_file: str, params_file: str, images: np.ndarray,
+                  backend: InferenceBackend = InferenceBackend.AUTO) -> np.ndarray:
+    """Logits of an inference model on ``images``. A model ``save_verified`` wrote already carries
+    them (``artifacts.OUTPUTS_FILE``, keyed by the digest of its files, the images and the backend),
+    so PTQ of a model ppslim exported does not run the FP32 model on the same images twice."""
+    cache = os.path.join(os.path.dirname(model_file), artifacts.OUTPUTS_FILE)
+    if os.path.isfile(cache):
+        name = backend_name(backend, cfg.Global.device, is_quantized(model_file))
+        with np.load(cache) as stored:
+            if str(stored["digest"]) == _digest(model_file, params_file, images, name):
+                return stored["logits"]
+    predictor = paddle_predictor(model_file, params_file, backend, cfg.Global.device, cfg.Global.cpu_threads)
+    return predict_all(predictor, images)
+
+
 def save_verified(cfg: Config, out_dir: str, save: Callable[[str], None], reference: np.ndarray, what: str,
                   model_filename: str = artifacts.MODEL_FILE, params_filename: str = artifacts.PARAMS_FILE,
                   images: np.ndarray | None = None, **verify_kw) -> SavedModel:
@@ -49,7 +75,10 @@ def save_verified(cfg: Config, out_dir: str, save: Callable[[str], None], refere
         model_file, params_file = artifacts.inference_files(tmp, model_filename, params_filename, key=what)
         predictor = paddle_predictor(model_file, params_file, cfg.Global.inference_backend, cfg.Global.device,
                                      cfg.Global.cpu_threads)
-        agreement = verify(reference, predict_all(predictor, images), cfg, what, **verify_kw)
+        outputs = predict_all(predictor, images)
+        agreement = verify(reference, outputs, cfg, what, **verify_kw)
+        np.savez(os.path.join(tmp, artifacts.OUTPUTS_FILE), logits=outputs,
+                 digest=_digest(model_file, params_file, images, predictor.backend))
         size = os.path.getsize(params_file)
     return SavedModel(out_dir, os.path.join(out_dir, model_filename), os.path.join(out_dir, params_filename),
                       size, predictor.backend, agreement)

@@ -87,6 +87,13 @@ class PaddlePredictor:
         return pred.get_output_handle(pred.get_output_names()[0]).copy_to_cpu()
 
 
+def backend_name(backend: InferenceBackend, device: Device, quantized: bool) -> str:
+    """What :func:`paddle_predictor` will run a model with, e.g. ``paddle-cpu-onednn_int8``."""
+    if device == Device.GPU:
+        return "paddle-gpu"
+    return f"paddle-cpu-{resolve_backend(backend, quantized).value}"
+
+
 def paddle_predictor(model_file: str, params_file: str, backend: InferenceBackend = InferenceBackend.AUTO,
                      device: Device = Device.CPU, threads: int | None = None) -> PaddlePredictor:
     from paddle.inference import Config as InferConfig
@@ -99,7 +106,6 @@ def paddle_predictor(model_file: str, params_file: str, backend: InferenceBacken
     config.switch_ir_optim(True)
     if device == Device.GPU:
         config.enable_use_gpu(256, 0)
-        name = "paddle-gpu"
     else:
         config.disable_gpu()
         config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
@@ -110,8 +116,7 @@ def paddle_predictor(model_file: str, params_file: str, backend: InferenceBacken
             config.set_mkldnn_cache_capacity(10)
             if backend == InferenceBackend.ONEDNN_INT8:
                 config.enable_mkldnn_int8()
-        name = f"paddle-cpu-{backend.value}"
-    return PaddlePredictor(create_predictor(config), name)
+    return PaddlePredictor(create_predictor(config), backend_name(backend, device, quantized))
 
 
 def dygraph_predictor(model) -> Callable[[np.ndarray], np.ndarray]:

@@ -14,11 +14,10 @@ import time
 from dataclasses import dataclass
 
 from .. import artifacts, data
-from ..config import Config
+from ..config import Config, InferenceBackend
 from ..errors import ConfigError, PpslimError
-from ..inference_model import save_verified, verification_images
-from ..config import InferenceBackend
-from ..predict import Agreement, QUANT_OPS, paddle_predictor, predict_all, read_program_ops
+from ..inference_model import model_outputs, save_verified, verification_images
+from ..predict import QUANT_OPS, Agreement, read_program_ops
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +162,7 @@ def run(cfg: Config) -> PtqResult:
     data.check_dataset(cfg, "Train")
     check_sample_shape(cfg, *feed_signature(model_file))
     images = verification_images(cfg)
-    fp32 = paddle_predictor(model_file, params_file, InferenceBackend.ONEDNN, g.device, g.cpu_threads)
-    reference = predict_all(fp32, images)
+    reference = model_outputs(cfg, model_file, params_file, images, InferenceBackend.ONEDNN)
     out_dir = artifacts.ptq_dir(src)
     t0 = time.perf_counter()
     calib = {}

@@ -49,7 +49,15 @@ def ptq_result(trained_model, tmp_path_factory, digits_dir):
 
 
 def test_ptq_writes_real_int8_beside_source(ptq_result, trained_model):
-    result, _ = ptq_result
+    result, cfg = ptq_result
+    # export left its verified FP32 outputs beside the model; PTQ reused them as its reference
+    from ppslim.inference_model import model_outputs, verification_images
+    from ppslim.predict import paddle_predictor, predict_all
+    model_file, params_file = artifacts.inference_files(result.source_dir)
+    images = verification_images(cfg)
+    assert os.path.isfile(os.path.join(result.source_dir, artifacts.OUTPUTS_FILE))
+    np.testing.assert_allclose(model_outputs(cfg, model_file, params_file, images),
+                               predict_all(paddle_predictor(model_file, params_file), images), rtol=1e-5, atol=1e-5)
     assert result.model_dir == os.path.join(result.source_dir, "quant_post_static_model")
     quant_ops, dtypes = int8_evidence(result.model_dir)
     assert quant_ops > 0 and result.quant_ops == quant_ops
@@ -189,7 +197,7 @@ def test_qat_refuses_network_without_quantizable_layers(make_config):
 def pruned(trained_model, tmp_path_factory, digits_dir):
     from ppslim import config
     from ppslim.stages import prune
-    from tests.conftest import DIGITS_CONFIG, data_overrides, output_overrides
+    from tests.conftest import DIGITS_CONFIG, output_overrides
 
     work = tmp_path_factory.mktemp("pruned")
     cfg = config.load(str(DIGITS_CONFIG), [*trained_model.overrides, *output_overrides(work), *PRUNE])
