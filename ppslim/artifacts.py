@@ -64,17 +64,6 @@ def inference_files(directory: str, model_filename: str = MODEL_FILE,
     return model, params
 
 
-def size_bytes(*paths: str) -> int:
-    total = 0
-    for path in paths:
-        if os.path.isdir(path):
-            total += sum(os.path.getsize(p) for p in glob.glob(os.path.join(path, "**"), recursive=True)
-                         if os.path.isfile(p))
-        elif os.path.isfile(path):
-            total += os.path.getsize(path)
-    return total
-
-
 # ------------------------------------------------------------------------------- atomic writers
 def _umask() -> int:
     mask = os.umask(0)
