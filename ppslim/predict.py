@@ -94,28 +94,36 @@ def backend_name(backend: InferenceBackend, device: Device, quantized: bool) -> 
     return f"paddle-cpu-{resolve_backend(backend, quantized).value}"
 
 
-def paddle_predictor(model_file: str, params_file: str, backend: InferenceBackend = InferenceBackend.AUTO,
-                     device: Device = Device.CPU, threads: int | None = None) -> PaddlePredictor:
+def inference_config(model_file: str, params_file: str, backend: InferenceBackend, device: Device,
+                     threads: int | None = None):
+    """The Paddle Inference settings for ``backend`` (already resolved, not ``auto``) on ``device``."""
     from paddle.inference import Config as InferConfig
-    from paddle.inference import create_predictor
 
-    quantized = is_quantized(model_file)
-    backend = resolve_backend(backend, quantized)
     config = InferConfig(model_file, params_file)
     config.disable_glog_info()
     config.switch_ir_optim(True)
     if device == Device.GPU:
         config.enable_use_gpu(256, 0)
+        return config
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
+    if backend == InferenceBackend.PLAIN:
+        config.disable_mkldnn()
     else:
-        config.disable_gpu()
-        config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
-        if backend == InferenceBackend.PLAIN:
-            config.disable_mkldnn()
-        else:
-            config.enable_mkldnn()
-            config.set_mkldnn_cache_capacity(10)
-            if backend == InferenceBackend.ONEDNN_INT8:
-                config.enable_mkldnn_int8()
+        config.enable_mkldnn()
+        config.set_mkldnn_cache_capacity(10)
+        if backend == InferenceBackend.ONEDNN_INT8:
+            config.enable_mkldnn_int8()
+    return config
+
+
+def paddle_predictor(model_file: str, params_file: str, backend: InferenceBackend = InferenceBackend.AUTO,
+                     device: Device = Device.CPU, threads: int | None = None) -> PaddlePredictor:
+    from paddle.inference import create_predictor
+
+    quantized = is_quantized(model_file)
+    backend = resolve_backend(backend, quantized)
+    config = inference_config(model_file, params_file, backend, device, threads)
     return PaddlePredictor(create_predictor(config), backend_name(backend, device, quantized))
 
 

@@ -24,13 +24,13 @@ from typing import Optional
 import numpy as np
 
 from .. import artifacts, bench_report, data, models, pruning, timing
-from ..config import BenchConfig, Config, LatencyModelConfig, PruneMethod, to_dict
+from ..config import BenchConfig, Config, Device, InferenceBackend, LatencyModelConfig, PruneMethod, to_dict
 from ..errors import ArtifactError, ConfigError
 from ..inference_model import verification_images
-from ..predict import compare, paddle_predictor, predict_all, verify
+from ..predict import PaddlePredictor, compare, inference_config, paddle_predictor, predict_all, verify
 from . import eval as eval_stage
 from . import export, lite, prune, ptq, qat, train
-from .pipeline import derive, suffixed
+from .pipeline import REQUIRED_SECTIONS, derive, stage_config, suffixed
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,6 @@ def copy_model(src_dir: str, dst_dir: str) -> str:
 def digits_artifacts(cfg: Config, bench: BenchConfig) -> list[Artifact]:
     """Train the digits baseline and produce every compressed variant of it (stage outputs side by side)."""
     g = cfg.Global
-
-    def stage_cfg(stage: str, *extra: str) -> Config:
-        return derive(cfg, f"Global.output_dir={suffixed(g.output_dir, stage)}",
-                      f"Global.save_inference_dir={suffixed(g.save_inference_dir, stage)}", *extra)
-
     trained = train.run(cfg)
     weights = f"Global.pretrained_model={trained.best_model}"
     fp32 = export.run(derive(cfg, weights))
@@ -108,22 +103,22 @@ def digits_artifacts(cfg: Config, bench: BenchConfig) -> list[Artifact]:
             continue
         out.append(Artifact(name, "digits", variant, result.model_dir, "INT8", **base, reference=fp32_name,
                             note=f"{result.calib_images} calibration images"))
-    quantized = qat.run(stage_cfg("qat", weights))
+    quantized = qat.run(stage_config(cfg, "qat", weights))
     out.append(Artifact(f"QAT INT8 ({quantized.epochs_run} epochs)", "digits", "qat", quantized.model_dir, "INT8",
                         **base))
     ratio = cfg.require("Slim.prune").pruned_ratio
     pruned_best = {}
     for method in bench.prune_methods:
         stage = f"prune_{method.value}"
-        pruned = prune.run(stage_cfg(stage, weights, f"Slim.prune.name={method.value}"))
-        exported = export.run(stage_cfg(stage, f"Global.pretrained_model={pruned.best_model}"))
+        pruned = prune.run(stage_config(cfg, stage, weights, f"Slim.prune.name={method.value}"))
+        exported = export.run(stage_config(cfg, stage, f"Global.pretrained_model={pruned.best_model}"))
         pruned_best[method] = pruned.best_model
         out.append(Artifact(f"{method.value.upper()} {ratio} pruned + fine-tuned", "digits", f"pruned_{method.value}",
                             exported.model_dir, "FP32", exported.params, exported.flops,
                             note=f"FLOPs -{100 * pruned.flops_reduction:.0f}%"))
     if bench.prune_methods:
         method = bench.prune_methods[0]
-        both = qat.run(stage_cfg(f"prune_{method.value}_qat", f"Global.pretrained_model={pruned_best[method]}"))
+        both = qat.run(stage_config(cfg, f"prune_{method.value}_qat", f"Global.pretrained_model={pruned_best[method]}"))
         counts = next(a for a in out if a.variant == f"pruned_{method.value}")
         out.append(Artifact(f"{method.value.upper()} pruned + QAT INT8", "digits", "prune_qat", both.model_dir, "INT8",
                             counts.params, counts.flops))
@@ -284,29 +279,17 @@ def centered_cosine(reference: np.ndarray, candidate: np.ndarray) -> float:
 def onednn_program(model_file: str, params_file: str, batch: np.ndarray, threads: int) -> dict:
     """What oneDNN INT8 inference really runs: the optimized program Paddle saves after its IR passes,
     summarized as op counts, with convolutions / fc split by ``mkldnn_data_type``. (The predictor
-    settings are those of :func:`ppslim.predict.paddle_predictor` for ``onednn_int8``, plus saving.)"""
+    settings are :func:`ppslim.predict.inference_config`'s for ``onednn_int8``, plus saving.)"""
     from collections import Counter
 
     from paddle.base import core
-    from paddle.inference import Config as InferConfig
     from paddle.inference import create_predictor
 
     with tempfile.TemporaryDirectory(prefix="optim_") as tmp:
-        config = InferConfig(model_file, params_file)
-        config.disable_glog_info()
-        config.switch_ir_optim(True)
-        config.disable_gpu()
-        config.set_cpu_math_library_num_threads(threads)
-        config.enable_mkldnn()
-        config.set_mkldnn_cache_capacity(10)
-        config.enable_mkldnn_int8()
+        config = inference_config(model_file, params_file, InferenceBackend.ONEDNN_INT8, Device.CPU, threads)
         config.set_optim_cache_dir(tmp)
         config.enable_save_optim_model(True)
-        predictor = create_predictor(config)
-        handle = predictor.get_input_handle(predictor.get_input_names()[0])
-        handle.reshape(list(batch.shape))
-        handle.copy_from_cpu(np.ascontiguousarray(batch, dtype="float32"))
-        predictor.run()
+        PaddlePredictor(create_predictor(config), "paddle-cpu-onednn_int8")(batch)
         path = os.path.join(tmp, "_optimized.pdmodel")
         if not os.path.isfile(path):
             return {"note": "Paddle saved no optimized program"}
@@ -426,7 +409,7 @@ def latency_rows(arts: list[Artifact], runs: dict, agreements: dict, costs: dict
 def run(cfg: Config) -> BenchResult:
     t0 = time.perf_counter()
     bench = cfg.require("Bench")
-    for section in ("Arch", "Slim.ptq", "Slim.quant", "Slim.prune", "Slim.lite"):
+    for section in REQUIRED_SECTIONS:
         cfg.require(section)  # fail before training, not after
     data.check_dataset(cfg, "Train")
     data.check_dataset(cfg, "Eval")

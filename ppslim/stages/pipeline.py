@@ -45,15 +45,22 @@ def suffixed(path: str, stage: str) -> str:
     return f"{os.path.normpath(path)}_{stage}"
 
 
+def stage_config(cfg: Config, stage: str, *extra: str) -> Config:
+    """``cfg`` writing to ``<Global.output_dir>_<stage>`` and ``<Global.save_inference_dir>_<stage>``."""
+    g = cfg.Global
+    return derive(cfg, f"Global.output_dir={suffixed(g.output_dir, stage)}",
+                  f"Global.save_inference_dir={suffixed(g.save_inference_dir, stage)}", *extra)
+
+
+# Sections a whole-pipeline run needs; checked before training, not after.
+REQUIRED_SECTIONS = ("Arch", "Slim.ptq", "Slim.quant", "Slim.prune", "Slim.lite")
+
+
 def run(cfg: Config) -> PipelineResult:
     t0 = time.perf_counter()
     g = cfg.Global
-    for section in ("Arch", "Slim.ptq", "Slim.quant", "Slim.prune", "Slim.lite"):
-        cfg.require(section)  # fail before training, not after
-
-    def stage_cfg(stage: str, *extra: str) -> Config:
-        return derive(cfg, f"Global.output_dir={suffixed(g.output_dir, stage)}",
-                      f"Global.save_inference_dir={suffixed(g.save_inference_dir, stage)}", *extra)
+    for section in REQUIRED_SECTIONS:
+        cfg.require(section)
 
     def evaluate(model_dir: str) -> eval_stage.EvalResult:
         return eval_stage.run(derive(cfg, f"Global.inference_model_dir={model_dir}"))
@@ -61,10 +68,10 @@ def run(cfg: Config) -> PipelineResult:
     trained = train.run(cfg)
     fp32_export = export.run(derive(cfg, f"Global.pretrained_model={trained.best_model}"))
     ptq_result = ptq.run(derive(cfg, f"Global.inference_model_dir={fp32_export.model_dir}"))
-    qat_result = qat.run(stage_cfg("qat", f"Global.pretrained_model={trained.best_model}"))
-    pruned = prune.run(stage_cfg("prune", f"Global.pretrained_model={trained.best_model}"))
-    pruned_export = export.run(stage_cfg("prune", f"Global.pretrained_model={pruned.best_model}"))
-    prune_qat = qat.run(stage_cfg("prune_qat", f"Global.pretrained_model={pruned.best_model}"))
+    qat_result = qat.run(stage_config(cfg, "qat", f"Global.pretrained_model={trained.best_model}"))
+    pruned = prune.run(stage_config(cfg, "prune", f"Global.pretrained_model={trained.best_model}"))
+    pruned_export = export.run(stage_config(cfg, "prune", f"Global.pretrained_model={pruned.best_model}"))
+    prune_qat = qat.run(stage_config(cfg, "prune_qat", f"Global.pretrained_model={pruned.best_model}"))
     lite_fp32 = lite.run(derive(cfg, f"Global.inference_model_dir={fp32_export.model_dir}",
                                 "Slim.lite.valid_targets=[x86]"))
     lite_int8 = lite.run(derive(cfg, f"Global.inference_model_dir={qat_result.model_dir}",
