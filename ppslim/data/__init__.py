@@ -74,8 +74,8 @@ def build_infer_transform(cfg):
     return build_transforms(section(cfg, "Eval").dataset.transform_ops, "DataLoader.Eval.dataset.transform_ops")
 
 
-def real_images(cfg, count: int, mode: str = "Eval"):
-    """The first ``count`` images of a split, preprocessed, as one NCHW float32 array plus labels.
+def real_images(cfg, count: int | None, mode: str = "Eval"):
+    """The first ``count`` images (all for ``None``) of a split, preprocessed, as one NCHW float32 array plus labels.
 
     Used to verify converted artifacts and to calibrate on real images (never random noise).
     """

@@ -30,7 +30,7 @@ def run(cfg: Config) -> EvalResult:
     data.check_dataset(cfg, "Eval")
     artifact = open_artifact(cfg)
     if artifact.kind == "lite":  # one subprocess for the whole split, not one per batch
-        images, labels = data.real_images(cfg, len(data.check_dataset(cfg, "Eval")))
+        images, labels = data.real_images(cfg, None)
         logits = artifact.run(images)
     else:
         logits, labels = [], []
