@@ -28,7 +28,7 @@ STAGES = {
     "bench": "accuracy, size, FLOPs and latency of every artifact, side by side (JSON + Markdown + plot)",
 }
 # Subcommands with their own arguments: module -> add_arguments(parser) and main(args) -> result.
-TOOLS = {"k8s": "ppslim.k8s", "container": "ppslim.container"}
+TOOLS = {"check": "ppslim.check", "k8s": "ppslim.k8s", "container": "ppslim.container"}
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -82,8 +82,14 @@ def run_command(args) -> object:
 
     overrides = [item for group in args.override for item in group]
     cfg = config.load(args.config, overrides)
-    stage = importlib.import_module(f"ppslim.stages.{args.command}")
-    return stage.run(cfg)
+    name = args.command
+    if name == "train":
+        from .stages.train import planned_stage
+
+        name, reason = planned_stage(cfg)
+        if name != "train":
+            logging.getLogger("ppslim").info("ppslim train runs %s: %s", name, reason)
+    return importlib.import_module(f"ppslim.stages.{name}").run(cfg)
 
 
 def configure_logging(verbose: bool) -> None:
@@ -112,4 +118,4 @@ def main(argv: list[str] | None = None) -> int:
         print(result.report())
     else:
         print(summarize(result))
-    return 0
+    return getattr(result, "exit_code", 0)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .. import artifacts, data, engine, models
 from ..config import Config
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,21 @@ class TrainResult:
     params: int
     flops: int
     seconds: float
+
+
+def planned_stage(cfg: Config) -> tuple[str, str]:
+    """What ``ppslim train`` runs on ``cfg``, and why: PaddleClas's ``tools/train.py`` trains with QAT
+    when the config has ``Slim.quant`` and prunes first when it has ``Slim.prune``, so ``ppslim train``
+    on a PaddleClas slim config runs ``qat`` or ``prune``."""
+    slim = cfg.Slim
+    if slim.quant is not None and slim.prune is not None:
+        raise ConfigError("Slim", "has both quant and prune: run `ppslim prune -c CONFIG`, then `ppslim qat -c "
+                          "CONFIG -o Global.pretrained_model=<pruned best_model>` (two stages, two run folders)")
+    if slim.quant is not None:
+        return "qat", f"the config has Slim.quant ({slim.quant.name}), as PaddleClas's tools/train.py"
+    if slim.prune is not None:
+        return "prune", f"the config has Slim.prune ({slim.prune.name}), as PaddleClas's tools/train.py"
+    return "train", ""
 
 
 def run(cfg: Config) -> TrainResult:
