@@ -45,9 +45,26 @@ def load_trained_model(cfg: Config, prefix: str, key: str):
         from .pruning import apply_plan
 
         apply_plan(model, states["prune_plan"], cfg.Global.image_shape)
-    if states.get("quant"):
+    quant = states.get("quant") or slim_quant_settings(cfg, prefix)
+    if quant:
         from .quant import wrap_for_qat
 
-        wrap_for_qat(model, states["quant"])
+        # PaddleClas keeps the quantizer on the model too; export needs it to write the INT8 program.
+        model.quanter = wrap_for_qat(model, quant)
     models.load_weights(model, prefix, key)
     return model, states
+
+
+def slim_quant_settings(cfg: Config, prefix: str):
+    """QAT settings for a checkpoint without ppslim's ``.pdstates`` (trained by PaddleClas with a
+    ``Slim.quant`` config): the config's ``Slim.quant`` when the weights hold QAT scale tensors."""
+    if cfg.Slim.quant is None:
+        return None
+    import paddle
+
+    from .quant import QAT_STATE_SUFFIXES, quant_settings
+
+    state = paddle.load(prefix + ".pdparams")
+    if isinstance(state, dict) and any(k.endswith(QAT_STATE_SUFFIXES) for k in state):
+        return quant_settings(cfg.Slim.quant)
+    return None

@@ -1,4 +1,8 @@
-"""``ppslim export``: a trained checkpoint (FP32 or pruned) -> Paddle inference model, verified."""
+"""``ppslim export``: a trained checkpoint (FP32, pruned or QAT) -> Paddle inference model, verified.
+
+As PaddleClas's ``tools/export_model.py`` on a slim config: a QAT checkpoint exports its INT8 program, a
+pruned one its pruned network.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,6 +13,7 @@ from .. import artifacts, models
 from ..config import Config
 from ..inference_model import input_spec, save_verified, verification_images
 from ..predict import Agreement, dygraph_predictor, predict_all
+from ..quant import save_quantized
 from ..restore import default_weights, load_trained_model
 
 log = logging.getLogger(__name__)
@@ -35,17 +40,29 @@ def run(cfg: Config) -> ExportResult:
     model.eval()
     reference = predict_all(dygraph_predictor(model), images)
 
+    quanter = getattr(model, "quanter", None)  # a QAT checkpoint exports its INT8 program
+    # counted before saving: saving a QAT model turns its forward into a static function
+    params, flops = models.count_params(model), models.count_flops(model, cfg.Global.image_shape)
+
     def save(tmp_dir: str) -> None:
-        paddle.jit.save(model, os.path.join(tmp_dir, "inference"), input_spec=input_spec(cfg))
+        prefix = os.path.join(tmp_dir, "inference")
+        if quanter is not None:
+            save_quantized(quanter, model, prefix, input_spec(cfg))
+        else:
+            paddle.jit.save(model, prefix, input_spec=input_spec(cfg))
 
     derived = [d for d in (artifacts.PTQ_DIRNAME, "lite")
                 if os.path.isdir(os.path.join(cfg.Global.save_inference_dir, d))]
     if derived:
         log.warning("re-exporting replaces %s, including %s made from the previous model",
                     cfg.Global.save_inference_dir, " and ".join(f"{d}/" for d in derived))
-    saved = save_verified(cfg, cfg.Global.save_inference_dir, save, reference, "export", images=images)
+    g = cfg.Global
+    tolerance = ({"min_cosine": g.verify_int8_min_cosine, "min_agreement": g.verify_int8_min_top1_agreement}
+                 if quanter is not None else {})
+    saved = save_verified(cfg, g.save_inference_dir, save, reference, "QAT export" if quanter else "export",
+                          images=images, **tolerance)
     result = ExportResult(model_dir=saved.model_dir, weights=prefix + ".pdparams", params_bytes=saved.params_bytes,
-                          params=models.count_params(model), flops=models.count_flops(model, cfg.Global.image_shape),
+                          params=params, flops=flops,
                           backend=saved.backend, agreement=saved.agreement)
     artifacts.write_json(os.path.join(cfg.Global.save_inference_dir, artifacts.RESULT_FILE), result)
     return result

@@ -175,6 +175,28 @@ def test_qat_exports_verified_int8(trained_model, make_config, tmp_path):
     assert not leftovers(str(tmp_path))
 
 
+def test_export_of_qat_checkpoint_writes_int8_like_paddleclas_export_model(trained_model, make_config, tmp_path):
+    """PaddleClas's tutorial: ``tools/export_model.py -c X_quantization.yaml -o Global.pretrained_model=
+    output/X/best_model`` exports the INT8 model. ``ppslim export`` does the same, also for a checkpoint
+    that has no ppslim ``.pdstates`` (as PaddleClas writes them): the config's ``Slim.quant`` applies."""
+    import shutil
+
+    from ppslim.stages import export, qat
+
+    result = qat.run(make_config(*trained_model.overrides, *QUANT, workdir=tmp_path / "qat"))
+    best = os.path.join(result.run_dir, "best_model")
+    exported = export.run(make_config(*QUANT, f"Global.pretrained_model={best}", workdir=tmp_path / "exp"))
+    quant_ops, dtypes = int8_evidence(exported.model_dir)
+    assert quant_ops > 0 and dtypes["int8"] >= 4 and exported.backend.endswith("onednn_int8")
+    bare = tmp_path / "paddleclas_like" / "best_model"
+    bare.parent.mkdir()
+    shutil.copy(best + ".pdparams", str(bare) + ".pdparams")  # weights only, no .pdstates
+    again = export.run(make_config(*QUANT, f"Global.pretrained_model={bare}", workdir=tmp_path / "exp2"))
+    assert int8_evidence(again.model_dir)[0] == quant_ops
+    with pytest.raises(ConfigError, match="does not match the network"):  # without Slim.quant: strict load fails
+        export.run(make_config(f"Global.pretrained_model={bare}", workdir=tmp_path / "exp3"))
+
+
 def test_qat_pact_and_missing_slim_section(trained_model, make_config):
     from ppslim.stages import qat
 
