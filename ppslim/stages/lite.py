@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from .. import artifacts, lite
-from ..config import Config, InferenceBackend
+from ..config import Config, InferenceBackend, LiteConfig
 from ..errors import ArtifactError
 from ..inference_model import verification_images
 from ..predict import QUANT_OPS, Agreement, paddle_predictor, predict_all, read_program_ops, verify
@@ -57,7 +57,11 @@ def source_dir(cfg: Config) -> tuple[str, str]:
 
 
 def run(cfg: Config) -> LiteResult:
-    g, lite_cfg = cfg.Global, cfg.require("Slim.lite")
+    g, lite_cfg = cfg.Global, cfg.Slim.lite
+    if lite_cfg is None:  # a plain PaddleClas model config: Paddle Lite's opt defaults
+        lite_cfg = LiteConfig()
+        log.info("no Slim.lite section: converting for %s (Slim.lite.valid_targets default)",
+                 ", ".join(lite_cfg.valid_targets))
     src, key = source_dir(cfg)
     model_file, params_file = artifacts.inference_files(src, key=key)
     ops = read_program_ops(model_file)
