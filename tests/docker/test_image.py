@@ -54,6 +54,16 @@ def test_entrypoint_is_ppslim_without_network(client):
     assert out.decode().startswith("ppslim ")
 
 
+def test_image_carries_paddleclas_zoo_and_serving_runtimes(client):
+    """The locked runtimes import inside the image, and a PaddleClas network builds there."""
+    code = ("import ppslim, paddle, openvino, nncf, visualdl; "
+            "from paddleclas.ppcls.arch.backbone import PPLCNet_x0_25; "
+            "m = PPLCNet_x0_25(class_num=3); print('ok', openvino.__version__, len(m.state_dict()))")
+    out = client.containers.run(IMAGE, ["-c", code], entrypoint="python", remove=True, network_mode="none",
+                                stderr=False)
+    assert out.decode().strip().splitlines()[-1].startswith("ok 2026.4.1")
+
+
 @pytest.fixture
 def digits_project(tmp_path, monkeypatch):
     """tmp_path laid out like the repo (configs/digits, dataset/digits), with output parents owned by USER."""
