@@ -10,14 +10,13 @@ import faulthandler
 import logging
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
-from . import artifacts, data
+from . import artifacts, data, logs
 from .config import Config, Device, LrConfig, LrName, OptimizerName
 from .errors import ConfigError
 from .losses import build_loss
@@ -120,9 +119,11 @@ def build_optimizer(cfg: Config, parameters, epochs: int, steps_per_epoch: int, 
 
 # ------------------------------------------------------------------------------- evaluate
 def progress(iterable, desc: str, total: Optional[int] = None):
+    """A tqdm bar on the console (it stays there while native output is captured), when it is a terminal."""
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, leave=False, disable=not sys.stderr.isatty())
+    out = logs.console()
+    return tqdm(iterable, desc=desc, total=total, leave=False, file=out, disable=not out.isatty())
 
 
 def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
