@@ -118,12 +118,7 @@ def build_optimizer(cfg: Config, parameters, epochs: int, steps_per_epoch: int, 
 
 
 # ------------------------------------------------------------------------------- evaluate
-def progress(iterable, desc: str, total: Optional[int] = None):
-    """A tqdm bar on the console (it stays there while native output is captured), when it is a terminal."""
-    from tqdm import tqdm
-
-    out = logs.console()
-    return tqdm(iterable, desc=desc, total=total, leave=False, file=out, disable=not out.isatty())
+progress = logs.progress  # tqdm on the console, off when it is not a terminal
 
 
 def evaluate(model, loader: data.Loader, cfg: Config) -> dict:

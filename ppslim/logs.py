@@ -91,6 +91,15 @@ def console() -> IO[str]:
     return _state.console if _state is not None else sys.stderr
 
 
+def progress(iterable, desc: str, total: Optional[int] = None):
+    """A tqdm bar on the console, when it is a terminal and this is rank 0; it stays on the
+    console while native output is captured."""
+    from tqdm import tqdm
+
+    out = console()
+    return tqdm(iterable, desc=desc, total=total, leave=False, file=out, disable=rank() != 0 or not out.isatty())
+
+
 def current_log(written: bool = False) -> Optional[str]:
     """The log file of this run (None without one); ``written``: only if something was written to it."""
     if _state is None or (written and _state.log_fd is None):

@@ -142,7 +142,8 @@ def dygraph_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def predict_all(run: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    return np.concatenate([run(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    starts = range(0, len(images), batch_size)
+    return np.concatenate([run(images[i:i + batch_size]) for i in logs.progress(starts, "predict")])
 
 
 def topk_scores(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> dict:
