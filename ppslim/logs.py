@@ -126,7 +126,11 @@ def setup(verbose: bool = False, path: Optional[str] = None, rank_id: int = 0, h
     global _state
     if _state is not None:
         close()
-    stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    try:
+        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8",
+                           errors="backslashreplace")
+    except (AttributeError, OSError, ValueError):  # sys.stderr without a descriptor (pytest's capsys)
+        stream = sys.stderr
     to_console = logging.StreamHandler(stream)
     to_console.setFormatter(_Formatter(CONSOLE_FORMAT))
     to_console.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -164,7 +168,8 @@ def close() -> None:
             handler.close()
     if _state.log_fd is not None:
         os.close(_state.log_fd)
-    _state.console.close()
+    if _state.console is not sys.stderr:
+        _state.console.close()
     logging.captureWarnings(False)
     _state = None
 
