@@ -1,7 +1,9 @@
 """``ppslim <stage> -c CONFIG -o Key.sub=value ...``: parse, load the config once, call ``stage.run``.
 
-The only place that sets up logging handlers and prints; a ``PpslimError`` becomes one line on
-stderr and exit code 2, anything else keeps its traceback.
+The only place that sets up logging handlers (``ppslim.logs``) and prints. A stage logs everything
+to ``<Global.output_dir>/logs/<stage>.log``; the console shows ppslim's own lines only (``-v``: all).
+A ``PpslimError`` becomes one line on stderr and exit code 2; any other exception one line and
+exit code 1, with its traceback in the log (or on the console when there is no log yet).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import json
 import logging
 import sys
 
-from . import __version__
+from . import __version__, logs
 from .errors import PpslimError
 
 # stage name -> module under ppslim.stages; each has run(cfg) -> Result
@@ -41,7 +43,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ppslim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ppslim {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and every third-party and C++ line on the console too")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in STAGES.items():
         _add_config_args(sub.add_parser(name, help=help_text))
@@ -82,40 +85,66 @@ def run_command(args) -> object:
 
     overrides = [item for group in args.override for item in group]
     cfg = config.load(args.config, overrides)
+    rank = logs.rank()
+    logs.setup(args.verbose, logs.log_file(log_dir(cfg, args.command), args.command, rank), rank,
+               header=f"ppslim {args.command} -c {args.config} " + " ".join(f"-o {o}" for o in overrides))
     name = args.command
     if name == "train":
         from .stages.train import planned_stage
 
         name, reason = planned_stage(cfg)
         if name != "train":
-            logging.getLogger("ppslim").info("ppslim train runs %s: %s", name, reason)
+            logging.getLogger("ppslim.cli").info("ppslim train runs %s: %s", name, reason)
     return importlib.import_module(f"ppslim.stages.{name}").run(cfg)
 
 
-def configure_logging(verbose: bool) -> None:
-    """Own handler on the ``ppslim`` logger: paddle resets the root logger's level when imported."""
-    logger = logging.getLogger("ppslim")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[ppslim %(levelname)s] %(message)s"))
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logger.propagate = False
+def log_dir(cfg, command: str) -> str:
+    """Where a stage's log goes: beside its outputs (``Bench.output_dir`` for bench)."""
+    if command == "bench" and cfg.Bench is not None:
+        return cfg.Bench.output_dir
+    return cfg.Global.output_dir
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0][:300]}" if lines else type(error).__name__
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, naming the log that holds the details when there is one."""
+    path = logs.current_log(written=True)
+    if path:
+        logs.write(f"error: {message}")
+    print(f"error: {message}" + (f" (log: {path})" if path else ""), file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    logs.setup(args.verbose)  # console only until the config says where the stage's log goes
+    log = logging.getLogger("ppslim.cli")
     try:
-        result = run_command(args)
-    except PpslimError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        from .artifacts import to_jsonable
+        try:
+            result = run_command(args)
+        except PpslimError as e:
+            _fail(str(e))
+            return 2
+        except Exception as e:
+            if logs.current_log() is None:
+                raise  # no log file yet: the traceback stays on the console
+            log.debug("%s failed", args.command, exc_info=True)  # the log file; the console too with -v
+            _fail(_first_line(e))
+            return 1
+        if args.json:
+            from .artifacts import to_jsonable
 
-        print(json.dumps(to_jsonable(result), indent=2, sort_keys=True))
-    elif hasattr(result, "report"):
-        print(result.report())
-    else:
-        print(summarize(result))
-    return getattr(result, "exit_code", 0)
+            print(json.dumps(to_jsonable(result), indent=2, sort_keys=True))
+        elif hasattr(result, "report"):
+            print(result.report())
+        else:
+            print(summarize(result))
+        sys.stdout.flush()
+        if logs.current_log(written=True):
+            log.info("log: %s", logs.current_log())
+        return getattr(result, "exit_code", 0)
+    finally:
+        logs.close()

@@ -10,14 +10,13 @@ import faulthandler
 import logging
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
-from . import artifacts, data
+from . import artifacts, data, logs
 from .config import Config, Device, LrConfig, LrName, OptimizerName
 from .errors import ConfigError
 from .losses import build_loss
@@ -119,10 +118,7 @@ def build_optimizer(cfg: Config, parameters, epochs: int, steps_per_epoch: int, 
 
 
 # ------------------------------------------------------------------------------- evaluate
-def progress(iterable, desc: str, total: Optional[int] = None):
-    from tqdm import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False, disable=not sys.stderr.isatty())
+progress = logs.progress  # tqdm on the console, off when it is not a terminal
 
 
 def evaluate(model, loader: data.Loader, cfg: Config) -> dict:

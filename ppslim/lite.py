@@ -17,6 +17,7 @@ import tempfile
 
 import numpy as np
 
+from . import logs
 from .errors import ArtifactError, PpslimError
 
 HOST_RUNNABLE = ("x86", "host")  # targets whose kernels this machine can execute
@@ -37,9 +38,16 @@ def _describe_exit(returncode: int) -> str:
 
 def _run(cmd: list[str], what: str, timeout: int = 900) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        logs.record_native(f"{what} (timed out)", _text(e.stdout) + _text(e.stderr))
         raise ArtifactError(f"{what} did not finish in {timeout} s") from None
+    logs.record_native(f"{what}: {' '.join(cmd)} ({_describe_exit(proc.returncode)})", proc.stdout + proc.stderr)
+    return proc
+
+
+def _text(out) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
 
 
 def convert(model_file: str, params_file: str, target: str, out_prefix: str, program_ops=()) -> str:

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import logs
 from .config import Config, Device, InferenceBackend
 from .errors import ArtifactError
 
@@ -124,7 +125,9 @@ def paddle_predictor(model_file: str, params_file: str, backend: InferenceBacken
     quantized = is_quantized(model_file)
     backend = resolve_backend(backend, quantized)
     config = inference_config(model_file, params_file, backend, device, threads)
-    return PaddlePredictor(create_predictor(config), backend_name(backend, device, quantized))
+    with logs.capture_native():  # the IR passes print (oneDNN INT8: ~45 lines per predictor)
+        predictor = create_predictor(config)
+    return PaddlePredictor(predictor, backend_name(backend, device, quantized))
 
 
 def dygraph_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
@@ -139,7 +142,8 @@ def dygraph_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def predict_all(run: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    return np.concatenate([run(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    starts = range(0, len(images), batch_size)
+    return np.concatenate([run(images[i:i + batch_size]) for i in logs.progress(starts, "predict")])
 
 
 def topk_scores(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> dict:

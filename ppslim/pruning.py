@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Union
 
+from . import logs
 from .config import PruneMethod
 from .errors import ConfigError, PpslimError
 
@@ -49,8 +50,9 @@ def prune(model, method: PruneMethod, ratios: dict[str, float], image_shape) -> 
     before = {name: list(p.shape) for name, p in weights.items()}
     was_training = model.training
     model.eval()
-    pruner = pruner_cls(model, [1, *image_shape])
-    pruner.prune_vars({weights[name].name: ratio for name, ratio in ratios.items()}, [0])
+    with logs.capture_native():  # PaddleSlim logs every pruned variable and its relatives
+        pruner = pruner_cls(model, [1, *image_shape])
+        pruner.prune_vars({weights[name].name: ratio for name, ratio in ratios.items()}, [0])
     drop_backups(model)
     if was_training:
         model.train()

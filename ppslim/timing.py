@@ -14,6 +14,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from . import logs
+
 # A round counts as disturbed when other processes used more than this share of one core during it.
 BUSY_SHARE = 0.10
 
@@ -114,7 +116,7 @@ def interleaved(calls: Mapping[str, Callable[[], object]], batch_size: int, warm
             calls[name]()
     times = {name: [] for name in names}
     meter, shares = OtherCpu(), []
-    for r in range(repeats):
+    for r in logs.progress(range(repeats), f"timing {len(names)} variants"):  # bar drawn between rounds
         if quiet_wait_s:
             wait_for_quiet(quiet_wait_s)
         meter.start()

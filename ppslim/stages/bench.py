@@ -23,7 +23,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import artifacts, bench_report, data, models, pruning, timing
+from .. import artifacts, bench_report, data, logs, models, pruning, timing
 from ..config import BenchConfig, Config, Device, InferenceBackend, LatencyModelConfig, PruneMethod, to_dict
 from ..errors import ArtifactError, ConfigError
 from ..inference_model import verification_images
@@ -183,7 +183,8 @@ def direct_quant_post_static(cfg: Config, src: str, out_dir: str) -> float:
     images, and ``quant_post_static`` with the same arguments (``ptq.quantize``, which is exactly
     that). Returns its wall time in seconds."""
     t0 = time.perf_counter()
-    ptq.quantize(cfg, src, out_dir, {})
+    with logs.capture_native():  # as save_verified does around ppslim's own PTQ
+        ptq.quantize(cfg, src, out_dir, {})
     return time.perf_counter() - t0
 
 
@@ -289,7 +290,8 @@ def onednn_program(model_file: str, params_file: str, batch: np.ndarray, threads
         config = inference_config(model_file, params_file, InferenceBackend.ONEDNN_INT8, Device.CPU, threads)
         config.set_optim_cache_dir(tmp)
         config.enable_save_optim_model(True)
-        PaddlePredictor(create_predictor(config), "paddle-cpu-onednn_int8")(batch)
+        with logs.capture_native():
+            PaddlePredictor(create_predictor(config), "paddle-cpu-onednn_int8")(batch)
         path = os.path.join(tmp, "_optimized.pdmodel")
         if not os.path.isfile(path):
             return {"note": "Paddle saved no optimized program"}
