@@ -9,6 +9,7 @@ and value. ``tests/unit/test_paddleclas_keys.py`` checks that every field is in 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 from typing import Any, Callable
 
@@ -72,7 +73,8 @@ def check_section(obj, path: str) -> None:
         value = getattr(obj, f.name)
         rule = REFUSED.get(key)
         if rule is not None and rule[0](value):
-            raise ConfigError(key, f"{value!r} not supported: {rule[1]}")
+            shown = value.value if isinstance(value, enum.Enum) else value
+            raise ConfigError(key, f"{shown!r} not supported: {rule[1]}")
         if key in NO_EFFECT and value != f.default and key not in _noted:
             _noted.add(key)
             log.debug("%s=%r has no effect in ppslim: %s", key, value, NO_EFFECT[key])
