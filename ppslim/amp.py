@@ -12,15 +12,21 @@ import contextlib
 from typing import Optional
 
 from .config import AmpConfig, AmpLevel
+from .errors import ConfigError
 
 
 class Amp:
     """The auto_cast contexts and loss scaler one run uses."""
 
-    def __init__(self, cfg: Optional[AmpConfig]):
+    def __init__(self, cfg: Optional[AmpConfig], device: str = "gpu"):
         self.enabled = bool(cfg is not None and cfg.use_amp)
         self.cfg = cfg
         self.scaler = None
+        if self.enabled and device.startswith("cpu"):
+            # Only training refuses: export, PTQ and eval of an AMP config on CPU never use AMP (as in PaddleClas).
+            raise ConfigError("AMP.use_amp", "true not supported on device cpu: paddle 2.6's auto_cast has no "
+                              "effect on CPU and its CPU kernels have no bfloat16 conv2d for training; set "
+                              "AMP.use_amp=false or Global.device=gpu")
         if self.enabled:
             import paddle
 

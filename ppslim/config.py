@@ -536,9 +536,6 @@ class Config:
     Bench: Optional[BenchConfig] = None
     source: str = field(default="", metadata={"key": "__source__"})
 
-    def validate(self, path: str) -> None:
-        paddleclas_keys.check_config(self)
-
     def require(self, section: str):
         """Return a section a stage cannot work without, or raise naming it."""
         value: Any = self

@@ -261,6 +261,7 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
 
     g = cfg.Global
     epochs = epochs or g.epochs
+    amp = Amp(cfg.AMP, runtime.device)
     train_loader = data.build_loader(cfg, "Train", distributed=runtime.distributed)
     eval_loader = data.build_loader(cfg, "Eval", shuffle=False) if g.eval_during_train else None
     loss_fn = build_loss(cfg.Loss.Train, "Loss.Train")
@@ -268,7 +269,6 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
         raise ConfigError("Global.update_freq", f"{g.update_freq} exceeds the {len(train_loader)} batches of an epoch")
     # As PaddleClas: an epoch is a whole number of accumulated steps; the schedule counts those steps.
     steps_per_epoch = len(train_loader) // g.update_freq
-    amp = Amp(cfg.AMP)
     optimizer, schedule = build_optimizer(cfg, model, epochs, steps_per_epoch, lr)
     model, optimizer = amp.decorate(model, optimizer)
     ema = ModelEma(model, cfg.EMA.decay) if cfg.EMA is not None else None

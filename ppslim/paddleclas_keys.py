@@ -80,15 +80,6 @@ def check_section(obj, path: str) -> None:
             log.debug("%s=%r has no effect in ppslim: %s", key, value, NO_EFFECT[key])
 
 
-def check_config(cfg) -> None:
-    """Checks that span sections (AMP needs the device)."""
-    amp = cfg.AMP
-    if amp is not None and amp.use_amp and str(cfg.Global.device) == "cpu":
-        raise ConfigError("AMP.use_amp", "true not supported on device cpu: paddle 2.6's auto_cast has no effect "
-                          "on CPU and its CPU kernels have no bfloat16 conv2d for training; set AMP.use_amp=false "
-                          "or Global.device=gpu")
-
-
 def literal_none(data: Any) -> Any:
     """PaddleClas ``literal_eval``s every string value of a mapping, so ``clip_grad: None`` means null;
     do the same for the string ``None`` (lists are left alone, as PaddleClas does)."""

@@ -108,7 +108,6 @@ def test_every_new_field_is_honored_no_op_or_refused():
     ("Global.use_dali=true", "Global.use_dali", "True not supported: NVIDIA DALI"),
     ("Global.eval_mode=retrieval", "Global.eval_mode", "only classification evaluation"),
     ("Global.train_mode=progressive", "Global.train_mode", "'progressive' not supported"),
-    ("AMP.use_amp=true", "AMP.use_amp", "not supported on device cpu"),
     ("Optimizer.regularizer={name: L2, coeff: 0.0001}", "Optimizer.weight_decay", "either regularizer or"),
     ("Optimizer.clip_norm=1.0", "Optimizer.clip_grad", "either clip_norm"),
     ("Optimizer.lr.last_epoch=3", "Optimizer.lr.last_epoch", "only -1"),
@@ -326,8 +325,56 @@ def test_to_static_trains_and_matches_dygraph():
     assert losses[1][2] < losses[1][0]
 
 
+def test_amp_training_on_cpu_is_refused_in_one_line_before_work(make_config, tmp_path):
+    from ppslim.stages import train
+
+    cfg = make_config("AMP={use_amp: true, level: O1}", "Global.device=cpu")  # loads: export/PTQ/eval ignore AMP
+    with pytest.raises(ConfigError) as info:
+        train.run(cfg)
+    assert info.value.key_path == "AMP.use_amp" and "not supported on device cpu" in info.value.msg
+    assert "\n" not in str(info.value)
+    assert not os.path.exists(tmp_path / "output")
+
+
 def test_amp_without_section_is_fp32_passthrough():
     amp = Amp(None)
     assert not amp.enabled and amp.scaler is None and not amp.eval_in_fp16
     o2 = Amp(AmpConfig(level="O2"))
     assert o2.eval_in_fp16 and o2.level == "O2"  # paddle evaluates an O2 model only in fp16
+
+
+def _has_gpu() -> bool:
+    import paddle
+
+    return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+@pytest.mark.skipif(not _has_gpu(), reason="fp16 AMP needs a CUDA device (paddle 2.6 has no CPU AMP)")
+@pytest.mark.parametrize("level", ["O1", "O2"])
+def test_amp_runs_conv_in_fp16_and_learns(level):
+    import paddle
+
+    paddle.set_device("gpu")
+    try:
+        paddle.seed(0)
+        model = paddle.nn.Sequential(paddle.nn.Conv2D(3, 8, 3), paddle.nn.ReLU(), paddle.nn.Flatten(),
+                                     paddle.nn.Linear(8 * 6 * 6, 4))
+        seen = []
+        model[0].register_forward_post_hook(lambda layer, inp, out: seen.append(out.dtype))
+        amp = Amp(AmpConfig(level=level, scale_loss=128.0, use_dynamic_loss_scaling=True))
+        opt, schedule = opt_for("{name: Momentum}", model, lr=0.05)
+        model, opt = amp.decorate(model, opt)
+        if level == "O2":
+            assert model[0].weight.dtype == paddle.float16
+        step = TrainStep(model, opt, schedule, amp)
+        x, y = paddle.randn([8, 3, 8, 8]), paddle.randint(0, 4, [8, 1])
+        losses = []
+        for _ in range(20):
+            with amp.train_cast():
+                loss = paddle.nn.functional.cross_entropy(model(x), y)
+            step(loss)
+            losses.append(float(loss))
+        assert seen and all(d == paddle.float16 for d in seen)
+        assert losses[-1] < losses[0] * 0.7
+    finally:
+        paddle.set_device("cpu")
