@@ -144,10 +144,16 @@ class GlobalConfig:
     use_dali: bool = False
     image_channel: Optional[int] = None
     train_mode: Optional[str] = None
+    start_eval_epoch: int = 0
+    iter_per_epoch: Optional[int] = None
+    use_multilabel: bool = False
+    uniform_output_enabled: bool = False
+    print_mem_info: bool = False
+    class_num: Optional[int] = None
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "epochs", "save_interval", "eval_interval", "print_batch_step", "verify_images",
-                     "cpu_threads", "update_freq")
+                     "cpu_threads", "update_freq", "iter_per_epoch")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ConfigError(f"{path}.image_shape", f"expected [C, H, W] of positive integers, got {list(self.image_shape)}")
         paddleclas_keys.check_section(self, path)

@@ -265,10 +265,13 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
     train_loader = data.build_loader(cfg, "Train", distributed=runtime.distributed)
     eval_loader = data.build_loader(cfg, "Eval", shuffle=False) if g.eval_during_train else None
     loss_fn = build_loss(cfg.Loss.Train, "Loss.Train")
-    if g.update_freq > len(train_loader):
-        raise ConfigError("Global.update_freq", f"{g.update_freq} exceeds the {len(train_loader)} batches of an epoch")
+    batches = g.iter_per_epoch or len(train_loader)
+    if batches > len(train_loader):
+        raise ConfigError("Global.iter_per_epoch", f"{batches} exceeds the {len(train_loader)} batches of the train set")
+    if g.update_freq > batches:
+        raise ConfigError("Global.update_freq", f"{g.update_freq} exceeds the {batches} batches of an epoch")
     # As PaddleClas: an epoch is a whole number of accumulated steps; the schedule counts those steps.
-    steps_per_epoch = len(train_loader) // g.update_freq
+    steps_per_epoch = batches // g.update_freq
     optimizer, schedule = build_optimizer(cfg, model, epochs, steps_per_epoch, lr)
     model, optimizer = amp.decorate(model, optimizer)
     ema = ModelEma(model, cfg.EMA.decay) if cfg.EMA is not None else None
@@ -292,7 +295,7 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
     watchdog = StepWatchdog(runtime.distributed)
     step_fn = TrainStep(model, optimizer, schedule, amp, g.update_freq, ema)
     scalars = Scalars(run_dir, g.use_visualdl and runtime.is_main)
-    global_step = (start_epoch - 1) * len(train_loader)
+    global_step = (start_epoch - 1) * steps_per_epoch * g.update_freq
     final_metrics: dict = {}
     t_start = time.perf_counter()
     try:
@@ -303,7 +306,7 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
             total, seen = 0.0, 0
             for step, (images, labels) in enumerate(progress(train_loader.loader, f"epoch {epoch}/{epochs}")):
                 if step >= steps_per_epoch * g.update_freq:
-                    break  # the tail that would not fill an accumulated step (PaddleClas drops it too)
+                    break  # iter_per_epoch, or the tail that would not fill an accumulated step (as PaddleClas)
                 watchdog.arm()
                 target = labels
                 for op in train_loader.batch_ops:
@@ -326,7 +329,8 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
             watchdog.disarm()
             record = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": float(optimizer.get_lr()),
                       "rank": runtime.rank}
-            if eval_loader is not None and (epoch % g.eval_interval == 0 or epoch == epochs):
+            if eval_loader is not None and (epoch == epochs or (epoch % g.eval_interval == 0
+                                                                and epoch >= g.start_eval_epoch)):
                 with amp.eval_cast():
                     record.update(evaluate(model, eval_loader, cfg))
                     if ema is not None:

@@ -23,6 +23,10 @@ HONORED: dict[str, str] = {
     "Global.update_freq": "gradient accumulation: one optimizer step every update_freq batches",
     "Global.eval_mode": "classification (top-k) evaluation",
     "Global.use_dali": "false: images are read by paddle.io.DataLoader",
+    "Global.start_eval_epoch": "no evaluation before this epoch (the last epoch is always evaluated)",
+    "Global.iter_per_epoch": "train on only the first iter_per_epoch batches of each epoch",
+    "Global.use_multilabel": "false: single-label classification",
+    "Global.uniform_output_enabled": "false: checkpoints only, no inference model per checkpoint",
     "Optimizer.name": "paddle.optimizer.<name>",
     "Optimizer.momentum": "Momentum/RMSProp momentum",
     "Optimizer.beta1": "Adam/AdamW beta1",
@@ -46,6 +50,7 @@ HONORED: dict[str, str] = {
 NO_EFFECT: dict[str, str] = {
     "Global.image_channel": "PaddleClas's engine never reads it; configs use it as a YAML anchor and "
                             "Global.image_shape carries the channel count",
+    "Global.print_mem_info": "it adds CUDA memory figures to PaddleClas's log lines; ppslim's lines have none",
     "Optimizer.lr.step_each_epoch": "PaddleClas overwrites it with the loader's batches per epoch "
                                     "(divided by update_freq); ppslim does the same",
 }
@@ -59,6 +64,10 @@ REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "Global.use_dali": (lambda v: v is True, "NVIDIA DALI data loading is not part of ppslim; set it to false"),
     "Global.eval_mode": (lambda v: _not(v, "classification"),
                          "only classification evaluation is supported (retrieval and adaface are not)"),
+    "Global.use_multilabel": (lambda v: v is True, "multi-label training and evaluation are not supported"),
+    "Global.uniform_output_enabled": (lambda v: v is True, "per-checkpoint inference models are not written; "
+                                      "run `ppslim export` on the checkpoint you want"),
+    "Global.class_num": (lambda v: v is not None, "deprecated in PaddleClas; set Arch.class_num instead"),
     "Global.train_mode": (lambda v: v is not None,
                           "only the standard training loop is supported (progressive, fixmatch ... are not)"),
 }

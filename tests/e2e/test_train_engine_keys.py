@@ -91,3 +91,28 @@ def test_resuming_a_plain_checkpoint_with_ema_is_refused(trained_model, make_con
     cfg = make_config("Global.epochs=6", "EMA={decay: 0.9}", f"Global.checkpoints={trained_model.run_dir}/latest")
     with pytest.raises(ConfigError, match=r"latest.pdema missing: EMA is configured"):
         train.run(cfg)
+
+
+def test_iter_per_epoch_and_start_eval_epoch(make_config):
+    import json
+
+    import paddle
+
+    from ppslim.stages import train
+
+    with paddle.utils.unique_name.guard():
+        result = train.run(make_config("Global.epochs=3", "Global.iter_per_epoch=4", "Global.start_eval_epoch=2",
+                                       "Global.save_interval=1"))
+    records = [json.loads(line) for line in open(os.path.join(result.run_dir, "metrics.jsonl"))]
+    assert ["top1" in r for r in records] == [False, True, True]
+    # The per-iteration schedule took 4 steps an epoch.
+    state = paddle.load(os.path.join(result.run_dir, "latest.pdopt"))
+    assert state["LR_Scheduler"]["last_epoch"] == 12
+
+
+def test_iter_per_epoch_beyond_the_data_is_refused(make_config):
+    from ppslim.errors import ConfigError
+    from ppslim.stages import train
+
+    with pytest.raises(ConfigError, match=r"^Global.iter_per_epoch: 999 exceeds the \d+ batches"):
+        train.run(make_config("Global.iter_per_epoch=999"))
