@@ -275,10 +275,10 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
     optimizer, schedule = build_optimizer(cfg, model, epochs, steps_per_epoch, lr)
     model, optimizer = amp.decorate(model, optimizer)
     ema = ModelEma(model, cfg.EMA.decay) if cfg.EMA is not None else None
-    if g.to_static:
-        import paddle.static
+    if g.to_static:  # as PaddleClas's apply_to_static: the model's forward becomes a static program
+        from paddle.static import InputSpec
 
-        paddle.jit.to_static(model, input_spec=[paddle.static.InputSpec([None, *g.image_shape], "float32")])
+        paddle.jit.to_static(model, input_spec=[InputSpec([None, *g.image_shape], "float32")])
     net = paddle.DataParallel(model) if runtime.distributed else model
     start_epoch, best_top1, best_epoch = 1, -1.0, 0
     resume = resolve_resume(resume, run_dir)
@@ -298,70 +298,68 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
     global_step = (start_epoch - 1) * steps_per_epoch * g.update_freq
     final_metrics: dict = {}
     t_start = time.perf_counter()
-    try:
-        for epoch in range(start_epoch, epochs + 1):
-            t0 = time.perf_counter()
-            train_loader.set_epoch(epoch)
-            net.train()
-            total, seen = 0.0, 0
-            for step, (images, labels) in enumerate(progress(train_loader.loader, f"epoch {epoch}/{epochs}")):
-                if step >= steps_per_epoch * g.update_freq:
-                    break  # iter_per_epoch, or the tail that would not fill an accumulated step (as PaddleClas)
-                watchdog.arm()
-                target = labels
-                for op in train_loader.batch_ops:
-                    mixed, la, lb, lam = op(images.numpy(), labels.numpy(), rng)
-                    images, target = paddle.to_tensor(mixed), (paddle.to_tensor(la), paddle.to_tensor(lb), lam)
-                with amp.train_cast():
-                    loss = loss_fn(net(images), target)
-                step_fn(loss)
-                global_step += 1
-                value = float(loss)
-                if not np.isfinite(value):
-                    raise FloatingPointError(f"loss became {value} at epoch {epoch} step {step}; lower the LR")
-                total += value * len(labels)
-                seen += len(labels)
-                if step % g.print_batch_step == 0:
-                    log.debug("epoch %d step %d loss %.4f", epoch, step, value)
-                    scalars.add("train_loss", value, global_step)
-                    scalars.add(schedule.tag, float(optimizer.get_lr()), global_step)
-            step_fn.end_epoch()
-            watchdog.disarm()
-            record = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": float(optimizer.get_lr()),
-                      "rank": runtime.rank}
-            if eval_loader is not None and (epoch == epochs or (epoch % g.eval_interval == 0
-                                                                and epoch >= g.start_eval_epoch)):
-                with amp.eval_cast():
-                    record.update(evaluate(model, eval_loader, cfg))
-                    if ema is not None:
-                        record.update({f"{k}_ema": v for k, v in evaluate(ema.module, eval_loader, cfg).items()})
-                scalars.add("eval_acc", record.get("top1", 0.0), epoch)
+    for epoch in range(start_epoch, epochs + 1):
+        t0 = time.perf_counter()
+        train_loader.set_epoch(epoch)
+        net.train()
+        total, seen = 0.0, 0
+        for step, (images, labels) in enumerate(progress(train_loader.loader, f"epoch {epoch}/{epochs}")):
+            if step >= steps_per_epoch * g.update_freq:
+                break  # iter_per_epoch, or the tail that would not fill an accumulated step (as PaddleClas)
+            watchdog.arm()
+            target = labels
+            for op in train_loader.batch_ops:
+                mixed, la, lb, lam = op(images.numpy(), labels.numpy(), rng)
+                images, target = paddle.to_tensor(mixed), (paddle.to_tensor(la), paddle.to_tensor(lb), lam)
+            with amp.train_cast():
+                loss = loss_fn(net(images), target)
+            step_fn(loss)
+            global_step += 1
+            value = float(loss)
+            if not np.isfinite(value):
+                raise FloatingPointError(f"loss became {value} at epoch {epoch} step {step}; lower the LR")
+            total += value * len(labels)
+            seen += len(labels)
+            if step % g.print_batch_step == 0:
+                log.debug("epoch %d step %d loss %.4f", epoch, step, value)
+                scalars.add("train_loss", value, global_step)
+                scalars.add(schedule.tag, float(optimizer.get_lr()), global_step)
+        step_fn.end_epoch()
+        watchdog.disarm()
+        record = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": float(optimizer.get_lr()),
+                  "rank": runtime.rank}
+        if eval_loader is not None and (epoch == epochs or (epoch % g.eval_interval == 0
+                                                            and epoch >= g.start_eval_epoch)):
+            with amp.eval_cast():
+                record.update(evaluate(model, eval_loader, cfg))
                 if ema is not None:
-                    scalars.add("eval_acc_ema", record.get("top1_ema", 0.0), epoch)
-            record["seconds"] = round(time.perf_counter() - t0, 3)
-            final_metrics = record
-            if before_save is not None:
-                before_save(model)
-            # With EMA the saved .pdparams are the EMA weights, so "best" is judged by their top-1.
-            top1 = record.get("top1_ema" if ema is not None else "top1", -1.0)
-            is_best = top1 > best_top1
-            if is_best:
-                best_top1, best_epoch = top1, epoch
-            log.info("epoch %d/%d loss %.4f %s(%.1fs)", epoch, epochs, record["train_loss"],
-                     f"top1 {record['top1']:.4f} " if "top1" in record else "", record["seconds"])
-            if runtime.is_main:
-                state = {"epoch": epoch, "best_top1": best_top1,
-                         "metrics": {**record, "best_epoch": best_epoch}, **(extra_state or {})}
-                if epoch % g.save_interval == 0 or epoch == epochs:
-                    save_checkpoint(model, optimizer, os.path.join(run_dir, f"epoch_{epoch}"), state, ema)
-                if is_best or not os.path.isfile(os.path.join(run_dir, "best_model.pdstates")):
-                    save_checkpoint(model, None, os.path.join(run_dir, "best_model"), state, ema)
-                save_checkpoint(model, optimizer, os.path.join(run_dir, "latest"), state, ema)
-                artifacts.append_jsonl(metrics_path, record)
-    finally:
-        scalars.close()
-        if g.to_static:
-            model.__dict__.pop("forward", None)  # to_static replaced forward on the instance; give it back
+                    record.update({f"{k}_ema": v for k, v in evaluate(ema.module, eval_loader, cfg).items()})
+            scalars.add("eval_acc", record.get("top1", 0.0), epoch)
+            if ema is not None:
+                scalars.add("eval_acc_ema", record.get("top1_ema", 0.0), epoch)
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        final_metrics = record
+        if before_save is not None:
+            before_save(model)
+        # With EMA the saved .pdparams are the EMA weights, so "best" is judged by their top-1.
+        top1 = record.get("top1_ema" if ema is not None else "top1", -1.0)
+        is_best = top1 > best_top1
+        if is_best:
+            best_top1, best_epoch = top1, epoch
+        log.info("epoch %d/%d loss %.4f %s(%.1fs)", epoch, epochs, record["train_loss"],
+                 f"top1 {record['top1']:.4f} " if "top1" in record else "", record["seconds"])
+        if runtime.is_main:
+            state = {"epoch": epoch, "best_top1": best_top1,
+                     "metrics": {**record, "best_epoch": best_epoch}, **(extra_state or {})}
+            if epoch % g.save_interval == 0 or epoch == epochs:
+                save_checkpoint(model, optimizer, os.path.join(run_dir, f"epoch_{epoch}"), state, ema)
+            if is_best or not os.path.isfile(os.path.join(run_dir, "best_model.pdstates")):
+                save_checkpoint(model, None, os.path.join(run_dir, "best_model"), state, ema)
+            save_checkpoint(model, optimizer, os.path.join(run_dir, "latest"), state, ema)
+            artifacts.append_jsonl(metrics_path, record)
+    scalars.close()
+    if g.to_static:
+        model.__dict__.pop("forward", None)  # to_static replaced forward on the instance; give it back
     if runtime.distributed:
         paddle.distributed.barrier()  # callers load best_model next on every rank: wait for rank 0's saves
     return FitResult(run_dir=run_dir, epochs_run=max(0, epochs - start_epoch + 1), last_epoch=epochs,
