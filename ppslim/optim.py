@@ -42,6 +42,9 @@ def build_lr(lr: LrConfig, epochs: int, steps_per_epoch: int) -> Schedule:
 
     sched = paddle.optimizer.lr
     warmup_epoch = min(lr.warmup_epoch, epochs)  # PaddleClas caps warmup at the run's length
+    if warmup_epoch < lr.warmup_epoch:
+        log.warning("Optimizer.lr.warmup_epoch %d >= %d epochs: warming up for %d (as PaddleClas)",
+                    lr.warmup_epoch, epochs, warmup_epoch)
     unit = 1 if lr.by_epoch else steps_per_epoch  # steps of the schedule per epoch
     warmup_steps = warmup_epoch * unit
     decay_steps = (epochs - warmup_epoch) * unit
