@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from . import schema
+from . import paddleclas_keys, schema
 from .errors import ConfigError
 
 
@@ -33,12 +33,28 @@ class OptimizerName(StrEnum):
     MOMENTUM = "Momentum"
     SGD = "SGD"
     ADAM = "Adam"
+    ADAMW = "AdamW"
+    RMSPROP = "RMSProp"
 
 
 class LrName(StrEnum):
     COSINE = "Cosine"
     PIECEWISE = "Piecewise"
     CONSTANT = "Constant"
+    LINEAR = "Linear"
+    STEP = "Step"
+    MULTI_STEP = "MultiStepDecay"
+
+
+class AmpLevel(StrEnum):
+    O1 = "O1"
+    O2 = "O2"
+
+
+class EvalMode(StrEnum):
+    CLASSIFICATION = "classification"
+    RETRIEVAL = "retrieval"
+    ADAFACE = "adaface"
 
 
 class QuantMethod(StrEnum):
@@ -120,12 +136,27 @@ class GlobalConfig:
     # INT8 artifacts are compared with their fake-quant/FP32 source: rounding moves logits a little.
     verify_int8_min_cosine: float = 0.95
     verify_int8_min_top1_agreement: float = 0.90
+    # PaddleClas engine keys (ppslim/paddleclas_keys.py says what each does here).
+    use_visualdl: bool = False
+    to_static: bool = False
+    update_freq: int = 1
+    eval_mode: EvalMode = EvalMode.CLASSIFICATION
+    use_dali: bool = False
+    image_channel: Optional[int] = None
+    train_mode: Optional[str] = None
+    start_eval_epoch: int = 0
+    iter_per_epoch: Optional[int] = None
+    use_multilabel: bool = False
+    uniform_output_enabled: bool = False
+    print_mem_info: bool = False
+    class_num: Optional[int] = None
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "epochs", "save_interval", "eval_interval", "print_batch_step", "verify_images",
-                     "cpu_threads")
+                     "cpu_threads", "update_freq", "iter_per_epoch")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ConfigError(f"{path}.image_shape", f"expected [C, H, W] of positive integers, got {list(self.image_shape)}")
+        paddleclas_keys.check_section(self, path)
 
 
 @dataclass(frozen=True)
@@ -152,6 +183,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class LrConfig:
+    """``Optimizer.lr``: PaddleClas's schedules (ppslim/optim.py builds them)."""
     name: LrName = LrName.COSINE
     learning_rate: float = 0.1
     warmup_epoch: int = 0
@@ -159,12 +191,38 @@ class LrConfig:
     eta_min: float = 0.0
     decay_epochs: tuple[int, ...] = ()
     values: tuple[float, ...] = ()
+    # Step: decay by gamma every step_size epochs (a float: 2.4 epochs); MultiStepDecay: at milestones.
+    step_size: Optional[float] = None
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    # Linear (PolynomialDecay): learning_rate -> end_lr with this power.
+    end_lr: float = 0.0
+    power: float = 1.0
+    # Step the schedule once per epoch instead of once per (accumulated) iteration.
+    by_epoch: bool = False
+    last_epoch: int = -1
+    step_each_epoch: Optional[int] = None
 
     def validate(self, path: str) -> None:
-        positive(self, path, "learning_rate")
-        if self.name == LrName.PIECEWISE and len(self.values) != len(self.decay_epochs) + 1:
+        positive(self, path, "learning_rate", "step_size", "gamma")
+        at_least_one(self, path, "step_each_epoch")
+        if self.warmup_epoch < 0:
+            raise ConfigError(f"{path}.warmup_epoch", f"expected an integer >= 0, got {self.warmup_epoch}")
+        if self.name == LrName.PIECEWISE and self.values and len(self.values) != len(self.decay_epochs) + 1:
             raise ConfigError(f"{path}.values", f"Piecewise needs len(decay_epochs) + 1 = "
                               f"{len(self.decay_epochs) + 1} values, got {len(self.values)}")
+        if self.name == LrName.PIECEWISE and self.decay_epochs and not self.values:
+            raise ConfigError(f"{path}.values", "Piecewise with decay_epochs needs values")
+        if self.name == LrName.STEP and self.step_size is None:
+            raise ConfigError(f"{path}.step_size", "required by Step")
+        if self.name == LrName.MULTI_STEP and not self.milestones:
+            raise ConfigError(f"{path}.milestones", "required by MultiStepDecay")
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise ConfigError(f"{path}.milestones", f"expected increasing epochs, got {list(self.milestones)}")
+        if self.last_epoch != -1:
+            raise ConfigError(f"{path}.last_epoch", f"{self.last_epoch} not supported: only -1 (start fresh); "
+                              "resume with Global.checkpoints, which restores the schedule")
+        paddleclas_keys.check_section(self, path)
 
 
 @dataclass(frozen=True)
@@ -173,19 +231,67 @@ class RegularizerConfig:
     coeff: float = 1e-4
 
     def validate(self, path: str) -> None:
-        if self.name != "L2":
-            raise ConfigError(f"{path}.name", f"{self.name!r} not in [L2]")
+        if self.name not in ("L2", "L1"):
+            raise ConfigError(f"{path}.name", f"{self.name!r} not in [L1, L2]" + schema.did_you_mean(self.name, ["L1", "L2"]))
 
 
 @dataclass(frozen=True)
 class OptimizerConfig:
+    """``Optimizer``: PaddleClas's optimizers and their keys (ppslim/optim.py builds them)."""
     name: OptimizerName = OptimizerName.MOMENTUM
-    momentum: float = 0.9
+    momentum: Optional[float] = None  # Momentum: 0.9, RMSProp: 0.0
     beta1: float = 0.9
     beta2: float = 0.999
-    epsilon: float = 1e-8
+    epsilon: Optional[float] = None  # Adam/AdamW: 1e-8, RMSProp: 1e-6
+    rho: float = 0.95
+    use_nesterov: bool = False
     lr: LrConfig = LrConfig()
     regularizer: Optional[RegularizerConfig] = None
+    # A number: L2 coefficient for Momentum/SGD/Adam/RMSProp, decoupled decay for AdamW (as in paddle).
+    weight_decay: Optional[float] = None
+    # Space-separated substrings of parameter names kept out of weight decay; and all 1-D parameters.
+    no_weight_decay_name: Optional[str] = None
+    one_dim_param_no_weight_decay: bool = False
+    clip_norm: Optional[float] = None   # per-parameter gradient norm (paddle.nn.ClipGradByNorm)
+    clip_grad: Optional[float] = None   # global gradient norm (paddle.nn.ClipGradByGlobalNorm)
+    multi_precision: bool = False
+
+    def validate(self, path: str) -> None:
+        positive(self, path, "clip_norm", "clip_grad", "epsilon")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ConfigError(f"{path}.weight_decay", f"expected a number >= 0, got {self.weight_decay}")
+        if self.regularizer is not None and self.weight_decay is not None:
+            raise ConfigError(f"{path}.weight_decay", "set either regularizer or weight_decay, not both "
+                              "(PaddleClas drops weight_decay then)")
+        if self.clip_norm is not None and self.clip_grad is not None:
+            raise ConfigError(f"{path}.clip_grad", "set either clip_norm (per parameter) or clip_grad (global), not both")
+        if self.use_nesterov and self.name != OptimizerName.MOMENTUM:
+            raise ConfigError(f"{path}.use_nesterov", f"only Momentum has Nesterov momentum, not {self.name}")
+        paddleclas_keys.check_section(self, path)
+
+
+@dataclass(frozen=True)
+class AmpConfig:
+    """``AMP``: paddle.amp mixed precision (fp16 + GradScaler on GPU)."""
+    use_amp: bool = True
+    level: AmpLevel = AmpLevel.O1
+    scale_loss: float = 1.0
+    use_dynamic_loss_scaling: bool = False
+    use_fp16_test: bool = False
+    use_promote: bool = False
+
+    def validate(self, path: str) -> None:
+        positive(self, path, "scale_loss")
+
+
+@dataclass(frozen=True)
+class EmaConfig:
+    """``EMA``: an exponential moving average of the weights, evaluated and saved as PaddleClas does."""
+    decay: float = 0.9999
+
+    def validate(self, path: str) -> None:
+        if not 0.0 < self.decay < 1.0:
+            raise ConfigError(f"{path}.decay", f"expected a value in (0, 1), got {self.decay}")
 
 
 @dataclass(frozen=True)
@@ -427,6 +533,8 @@ class Config:
     Arch: Optional[ArchConfig] = None
     Loss: LossConfig = LossConfig()
     Optimizer: OptimizerConfig = OptimizerConfig()
+    AMP: Optional[AmpConfig] = None
+    EMA: Optional[EmaConfig] = None
     DataLoader: DataLoaderConfig = DataLoaderConfig()
     Metric: MetricConfig = MetricConfig()
     Infer: Optional[InferConfig] = None
@@ -581,7 +689,7 @@ def deep_merge(base: dict, top: dict) -> dict:
 
 def from_dict(data: dict, overrides: list[str] = (), source: str = "") -> Config:
     """Validate raw config data plus ``Key=value`` overrides into a :class:`Config`."""
-    data = copy.deepcopy(data)
+    data = paddleclas_keys.literal_none(copy.deepcopy(data))
     for text in overrides:
         apply_override(data, *parse_override(text))
     data = _normalise_ops(Config, data, "")

@@ -16,11 +16,15 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import artifacts, data, logs
-from .config import Config, Device, LrConfig, LrName, OptimizerName
+from . import artifacts, data, logs, optim
+from .amp import Amp
+from .config import Config, Device, LrConfig
+from .ema import ModelEma
 from .errors import ConfigError
 from .losses import build_loss
 from .metrics import build_metrics
+from .train_step import TrainStep
+from .vdl import Scalars
 
 log = logging.getLogger(__name__)
 
@@ -82,39 +86,14 @@ def seed_everything(seed: int) -> None:
 
 # ------------------------------------------------------------------------------- optimizer
 def build_lr(lr: LrConfig, epochs: int, steps_per_epoch: int):
-    """An LR schedule stepped every iteration; ``warmup_epoch`` wraps it in linear warmup."""
-    import paddle
-
-    sched = paddle.optimizer.lr
-    warmup_steps = lr.warmup_epoch * steps_per_epoch
-    if lr.name == LrName.COSINE:
-        base = sched.CosineAnnealingDecay(lr.learning_rate, T_max=max(1, epochs * steps_per_epoch - warmup_steps),
-                                          eta_min=lr.eta_min)
-    elif lr.name == LrName.PIECEWISE:
-        base = sched.PiecewiseDecay([e * steps_per_epoch for e in lr.decay_epochs], list(lr.values))
-    else:
-        base = sched.LambdaDecay(lr.learning_rate, lambda _: 1.0)
-    if warmup_steps:
-        return sched.LinearWarmup(base, warmup_steps, lr.warmup_start_lr, lr.learning_rate)
-    return base
+    """The paddle LR scheduler of ``lr`` (see :func:`ppslim.optim.build_lr`, which also says when it steps)."""
+    return optim.build_lr(lr, epochs, steps_per_epoch).scheduler
 
 
-def build_optimizer(cfg: Config, parameters, epochs: int, steps_per_epoch: int, lr: Optional[LrConfig] = None):
-    """Momentum/SGD/Adam from ``Optimizer`` with an L2 regularizer when configured."""
-    import paddle
-
-    opt_cfg = cfg.Optimizer
-    scheduler = build_lr(lr or opt_cfg.lr, epochs, steps_per_epoch)
-    decay = paddle.regularizer.L2Decay(opt_cfg.regularizer.coeff) if opt_cfg.regularizer else None
-    if opt_cfg.name == OptimizerName.MOMENTUM:
-        opt = paddle.optimizer.Momentum(scheduler, momentum=opt_cfg.momentum, parameters=parameters,
-                                        weight_decay=decay)
-    elif opt_cfg.name == OptimizerName.SGD:
-        opt = paddle.optimizer.SGD(scheduler, parameters=parameters, weight_decay=decay)
-    else:
-        opt = paddle.optimizer.Adam(scheduler, beta1=opt_cfg.beta1, beta2=opt_cfg.beta2, epsilon=opt_cfg.epsilon,
-                                    parameters=parameters, weight_decay=decay)
-    return opt, scheduler
+def build_optimizer(cfg: Config, model, epochs: int, steps_per_epoch: int, lr: Optional[LrConfig] = None):
+    """``(optimizer, schedule)`` from ``Optimizer`` over ``model``'s parameters (:mod:`ppslim.optim`)."""
+    schedule = optim.build_lr(lr or cfg.Optimizer.lr, epochs, steps_per_epoch)
+    return optim.build_optimizer(cfg.Optimizer, model, schedule), schedule
 
 
 # ------------------------------------------------------------------------------- evaluate
@@ -178,9 +157,14 @@ def _rekey_optimizer_state(state: dict, model, to_structured: bool) -> dict:
     return out
 
 
-def save_checkpoint(model, optimizer, prefix: str, state: dict) -> None:
-    """Write ``prefix.pdparams/.pdopt/.pdstates``; the ``.pdstates`` file goes last and marks it whole."""
-    artifacts.paddle_save(model.state_dict(), prefix + ".pdparams")
+def save_checkpoint(model, optimizer, prefix: str, state: dict, ema: Optional[ModelEma] = None) -> None:
+    """Write ``prefix.pdparams/.pdopt/.pdstates``; the ``.pdstates`` file goes last and marks it whole.
+
+    With ``ema`` the layout is PaddleClas's: ``.pdparams`` holds the EMA weights (what export and later
+    stages load), ``.pdema`` the raw weights training resumes from."""
+    if ema is not None:
+        artifacts.paddle_save(model.state_dict(), prefix + ".pdema")
+    artifacts.paddle_save((ema.module if ema is not None else model).state_dict(), prefix + ".pdparams")
     if optimizer is not None:
         artifacts.paddle_save(_rekey_optimizer_state(optimizer.state_dict(), model, True), prefix + ".pdopt")
     artifacts.write_json(prefix + ".pdstates", state)
@@ -202,6 +186,17 @@ def load_checkpoint(model, optimizer, path: str, key: str = "Global.checkpoints"
         optimizer.set_state_dict(_rekey_optimizer_state(paddle.load(prefix + ".pdopt"), model, False))
     state = artifacts.read_json(prefix + ".pdstates")
     return Checkpoint(prefix, int(state["epoch"]), float(state.get("best_top1", 0.0)), state.get("metrics", {}))
+
+
+def load_ema_checkpoint(model, ema: ModelEma, prefix: str, key: str = "Global.checkpoints") -> None:
+    """After :func:`load_checkpoint` of an EMA run: ``.pdparams`` is the average, ``.pdema`` the raw model."""
+    import paddle
+
+    raw = prefix + ".pdema"
+    if not os.path.isfile(raw):
+        raise ConfigError(key, f"{raw} missing: EMA is configured but {prefix!r} was saved without EMA")
+    ema.module.set_state_dict(paddle.load(prefix + ".pdparams"))
+    model.set_state_dict(paddle.load(raw))
 
 
 def resolve_resume(checkpoints: Optional[str], run_dir: str) -> Optional[str]:
@@ -262,15 +257,31 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
 
     g = cfg.Global
     epochs = epochs or g.epochs
+    amp = Amp(cfg.AMP, runtime.device)
     train_loader = data.build_loader(cfg, "Train", distributed=runtime.distributed)
     eval_loader = data.build_loader(cfg, "Eval", shuffle=False) if g.eval_during_train else None
     loss_fn = build_loss(cfg.Loss.Train, "Loss.Train")
+    batches = g.iter_per_epoch or len(train_loader)
+    if batches > len(train_loader):
+        raise ConfigError("Global.iter_per_epoch", f"{batches} exceeds the {len(train_loader)} batches of the train set")
+    if g.update_freq > batches:
+        raise ConfigError("Global.update_freq", f"{g.update_freq} exceeds the {batches} batches of an epoch")
+    # As PaddleClas: an epoch is a whole number of accumulated steps; the schedule counts those steps.
+    steps_per_epoch = batches // g.update_freq
+    optimizer, schedule = build_optimizer(cfg, model, epochs, steps_per_epoch, lr)
+    model, optimizer = amp.decorate(model, optimizer)
+    ema = ModelEma(model, cfg.EMA.decay) if cfg.EMA is not None else None
+    if g.to_static:  # as PaddleClas's apply_to_static: the model's forward becomes a static program
+        from paddle.static import InputSpec
+
+        paddle.jit.to_static(model, input_spec=[InputSpec([None, *g.image_shape], "float32")])
     net = paddle.DataParallel(model) if runtime.distributed else model
-    optimizer, scheduler = build_optimizer(cfg, model.parameters(), epochs, len(train_loader), lr)
     start_epoch, best_top1, best_epoch = 1, -1.0, 0
     resume = resolve_resume(resume, run_dir)
     if resume:
         ckpt = load_checkpoint(model, optimizer, resume)
+        if ema is not None:
+            load_ema_checkpoint(model, ema, ckpt.prefix)
         start_epoch, best_top1, best_epoch = ckpt.epoch + 1, ckpt.best_top1, ckpt.metrics.get("best_epoch", 0)
         log.info("resumed from %s at epoch %d", ckpt.prefix, start_epoch)
     metrics_path = os.path.join(run_dir, artifacts.METRICS_FILE)
@@ -278,6 +289,9 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
         os.remove(metrics_path)  # a fresh run starts a fresh log; a resumed one appends
     rng = np.random.RandomState(g.seed)
     watchdog = StepWatchdog(runtime.distributed)
+    step_fn = TrainStep(model, optimizer, schedule, amp, g.update_freq, ema)
+    scalars = Scalars(run_dir, g.use_visualdl and runtime.is_main)
+    global_step = (start_epoch - 1) * steps_per_epoch * g.update_freq
     final_metrics: dict = {}
     t_start = time.perf_counter()
     for epoch in range(start_epoch, epochs + 1):
@@ -286,16 +300,17 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
         net.train()
         total, seen = 0.0, 0
         for step, (images, labels) in enumerate(progress(train_loader.loader, f"epoch {epoch}/{epochs}")):
+            if step >= steps_per_epoch * g.update_freq:
+                break  # iter_per_epoch, or the tail that would not fill an accumulated step (as PaddleClas)
             watchdog.arm()
             target = labels
             for op in train_loader.batch_ops:
                 mixed, la, lb, lam = op(images.numpy(), labels.numpy(), rng)
                 images, target = paddle.to_tensor(mixed), (paddle.to_tensor(la), paddle.to_tensor(lb), lam)
-            loss = loss_fn(net(images), target)
-            loss.backward()
-            optimizer.step()
-            optimizer.clear_grad()
-            scheduler.step()
+            with amp.train_cast():
+                loss = loss_fn(net(images), target)
+            step_fn(loss)
+            global_step += 1
             value = float(loss)
             if not np.isfinite(value):
                 raise FloatingPointError(f"loss became {value} at epoch {epoch} step {step}; lower the LR")
@@ -303,30 +318,44 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
             seen += len(labels)
             if step % g.print_batch_step == 0:
                 log.debug("epoch %d step %d loss %.4f", epoch, step, value)
+                scalars.add("train_loss", value, global_step)
+                scalars.add(schedule.tag, float(optimizer.get_lr()), global_step)
+        step_fn.end_epoch()
         watchdog.disarm()
         record = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": float(optimizer.get_lr()),
                   "rank": runtime.rank}
-        if eval_loader is not None and (epoch % g.eval_interval == 0 or epoch == epochs):
-            record.update(evaluate(model, eval_loader, cfg))
+        if eval_loader is not None and (epoch == epochs or (epoch % g.eval_interval == 0
+                                                            and epoch >= g.start_eval_epoch)):
+            with amp.eval_cast():
+                record.update(evaluate(model, eval_loader, cfg))
+                if ema is not None:
+                    record.update({f"{k}_ema": v for k, v in evaluate(ema.module, eval_loader, cfg).items()})
+            scalars.add("eval_acc", record.get("top1", 0.0), epoch)
+            if ema is not None:
+                scalars.add("eval_acc_ema", record.get("top1_ema", 0.0), epoch)
         record["seconds"] = round(time.perf_counter() - t0, 3)
         final_metrics = record
         if before_save is not None:
             before_save(model)
-        top1 = record.get("top1", -1.0)
+        # With EMA the saved .pdparams are the EMA weights, so "best" is judged by their top-1.
+        top1 = record.get("top1_ema" if ema is not None else "top1", -1.0)
         is_best = top1 > best_top1
         if is_best:
             best_top1, best_epoch = top1, epoch
         log.info("epoch %d/%d loss %.4f %s(%.1fs)", epoch, epochs, record["train_loss"],
-                 f"top1 {top1:.4f} " if "top1" in record else "", record["seconds"])
+                 f"top1 {record['top1']:.4f} " if "top1" in record else "", record["seconds"])
         if runtime.is_main:
             state = {"epoch": epoch, "best_top1": best_top1,
                      "metrics": {**record, "best_epoch": best_epoch}, **(extra_state or {})}
             if epoch % g.save_interval == 0 or epoch == epochs:
-                save_checkpoint(model, optimizer, os.path.join(run_dir, f"epoch_{epoch}"), state)
+                save_checkpoint(model, optimizer, os.path.join(run_dir, f"epoch_{epoch}"), state, ema)
             if is_best or not os.path.isfile(os.path.join(run_dir, "best_model.pdstates")):
-                save_checkpoint(model, None, os.path.join(run_dir, "best_model"), state)
-            save_checkpoint(model, optimizer, os.path.join(run_dir, "latest"), state)
+                save_checkpoint(model, None, os.path.join(run_dir, "best_model"), state, ema)
+            save_checkpoint(model, optimizer, os.path.join(run_dir, "latest"), state, ema)
             artifacts.append_jsonl(metrics_path, record)
+    scalars.close()
+    if g.to_static:
+        model.__dict__.pop("forward", None)  # to_static replaced forward on the instance; give it back
     if runtime.distributed:
         paddle.distributed.barrier()  # callers load best_model next on every rank: wait for rank 0's saves
     return FitResult(run_dir=run_dir, epochs_run=max(0, epochs - start_epoch + 1), last_epoch=epochs,

@@ -212,7 +212,7 @@ def test_enums_are_typed():
 
 
 def test_unknown_optimizer_rejected():
-    err = rejected("Optimizer.name=Adamw")
+    err = rejected("Optimizer.name=Adamx")  # (Adamw now names AdamW: enum names match case-insensitively)
     assert err.key_path == "Optimizer.name"
 
 
