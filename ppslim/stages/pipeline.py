@@ -95,7 +95,7 @@ def run(cfg: Config) -> PipelineResult:
         rows.append({"artifact": name, "backend": result.backend, "top1": result.top1,
                      "delta_pt": round(100 * (result.top1 - fp32.top1), 2), "size_bytes": result.size_bytes,
                      "size_ratio": round(result.size_bytes / fp32.size_bytes, 3), "note": note, **counts,
-                     "path": result.artifact})
+                     "path": result.artifact, "sha256": result.sha256})
     arm = lite_int8.targets[0]
     rows.append({"artifact": "Lite arm INT8 .nb (from QAT)", "backend": "paddle-lite-arm", "top1": None,
                  "size_bytes": arm.nb_bytes, "note": arm.note, **base, "path": arm.nb_path,
