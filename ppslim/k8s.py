@@ -426,9 +426,13 @@ class RenderResult:
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="k8s_command", required=True)
     for name in ("render", "apply"):
-        r = sub.add_parser(name, help="write the manifests" if name == "render" else "render, then kubectl apply -f")
+        what = ("write the job's manifests (ConfigMap, Service, Job) to --out or stdout" if name == "render"
+                else "render to output/k8s/<job>.yaml (or --out), then kubectl apply -f it")
+        r = sub.add_parser(name, help=what, description=what + ". The shared claims are not in the file: create "
+                           "them once with `kubectl apply -k k8s/volumes`.")
         r.add_argument("-c", "--config", required=True, help="PaddleClas-style YAML config")
-        r.add_argument("-o", "--override", action="append", nargs="+", default=[], metavar="KEY=VALUE")
+        r.add_argument("-o", "--override", action="append", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="set a config key, as for every stage (repeatable)")
         r.add_argument("--stage", required=True, help=f"one of {[s.value for s in Stage]}; "
                        f"{', '.join(s.value for s in SINGLE_POD)} run on one pod")
         r.add_argument("--nnodes", type=int, default=1, help="pods (nodes) in the job (default 1)")
@@ -448,9 +452,9 @@ def add_arguments(p) -> None:
         r.add_argument("--image-pull-secret", action="append", default=[], metavar="NAME",
                        help="registry Secret for a private image (repeatable)")
         r.add_argument("--priority-class", default=None, metavar="NAME", help="PriorityClass of the pods")
-        r.add_argument("--kind", default="job", help="job (batch/v1 Indexed Job) or paddlejob (Kubeflow)")
+        r.add_argument("--kind", default="job", help="job (batch/v1 Indexed Job, default) or paddlejob (Kubeflow)")
         r.add_argument("--name", default="", help="job name (default ppslim-<stage>)")
-        r.add_argument("--namespace", default=None)
+        r.add_argument("--namespace", default=None, help="namespace of the job's objects (default: kubectl's)")
         r.add_argument("--dataset-claim", default="ppslim-dataset",
                        help="existing claim with the data sets (k8s/volumes creates it)")
         r.add_argument("--output-claim", default="ppslim-output",
