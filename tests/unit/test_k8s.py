@@ -206,6 +206,7 @@ def test_bad_arguments_are_refused(args, key):
     ("Global.output_dir=/data/out", "Global.output_dir"),
     ("Global.save_inference_dir=../inference", "Global.save_inference_dir"),
     ("DataLoader.Train.dataset.image_root=/mnt/digits", "DataLoader.Train.dataset.image_root"),
+    ("Slim.ptq.calib_dir=/mnt/my_images", "Slim.ptq.calib_dir"),
 ])
 def test_config_paths_off_the_volumes_are_refused(override, key):
     with pytest.raises(ConfigError) as info:
