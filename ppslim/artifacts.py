@@ -44,6 +44,11 @@ def ptq_dir(inference_dir: str) -> str:
     return os.path.join(inference_dir, PTQ_DIRNAME)
 
 
+def pipeline_dir(output_dir: str) -> str:
+    """Where ``ppslim pipeline`` writes ``summary.md`` / ``summary.json``."""
+    return os.path.join(output_dir, "pipeline")
+
+
 def strip_suffix(path: str) -> str:
     """Users pass ``best_model`` or ``best_model.pdparams``; both name the same checkpoint."""
     for suffix in (".pdparams", ".pdopt", ".pdstates"):

@@ -195,9 +195,10 @@ def clear_run(run_dir: str) -> list[str]:
     return stale
 
 
-def check_recorded(path: str) -> Optional[str]:
-    """The artifact's sha256, compared with the one its folder's ``result.json`` recorded: a replaced
-    or edited artifact is reported (a summary pointing at it describes something else)."""
+def check_recorded(path: str, output_dir: Optional[str] = None) -> Optional[str]:
+    """The artifact's sha256, compared with the one its folder's ``result.json`` recorded and with the
+    row of the pipeline summary under ``output_dir`` that points at it: a replaced or edited artifact
+    is reported (the summary describes another model)."""
     files = artifact_files(path)
     digest = file_digest(files)
     folder = os.path.dirname(files[0])
@@ -205,4 +206,16 @@ def check_recorded(path: str) -> Optional[str]:
     if old and old.get("artifact_sha256") and old["artifact_sha256"] != digest:
         log.warning("%s changed after its result.json was written (sha256 %s, recorded %s): summaries that "
                     "point here describe another model", path, digest[:12], old["artifact_sha256"][:12])
+    summary = os.path.join(artifacts.pipeline_dir(output_dir), "summary.json") if output_dir else ""
+    if summary and os.path.isfile(summary):
+        try:
+            with open(summary, encoding="utf-8") as f:
+                rows = json.load(f).get("rows", [])
+        except (OSError, ValueError, AttributeError):
+            rows = []
+        for row in rows:
+            if (row.get("path") and row.get("sha256") and os.path.abspath(row["path"]) == os.path.abspath(path)
+                    and row["sha256"] != digest):
+                log.warning("%s is not the model %s describes as %r (sha256 %s, recorded %s)", path, summary,
+                            row.get("artifact"), digest[:12], row["sha256"][:12])
     return digest

@@ -31,7 +31,7 @@ class EvalResult:
 def run(cfg: Config) -> EvalResult:
     data.check_dataset(cfg, "Eval")
     artifact = open_artifact(cfg)
-    digest = provenance.check_recorded(artifact.path)
+    digest = provenance.check_recorded(artifact.path, cfg.Global.output_dir)
     if artifact.kind == "lite":  # one subprocess for the whole split, not one per batch
         images, labels = data.real_images(cfg, None)
         logits = artifact.run(images)

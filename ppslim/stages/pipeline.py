@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from .. import config as config_mod
-from .. import provenance, reporting
+from .. import artifacts, provenance, reporting
 from ..config import Config
 from . import eval as eval_stage
 from . import export, lite, prune, ptq, qat, train
@@ -103,7 +103,7 @@ def run(cfg: Config) -> PipelineResult:
                  "size_bytes": arm.nb_bytes, "note": arm.note, **base, "path": arm.nb_path,
                  "optimized_ops": arm.optimized_ops, "sha256": arm_digest, "digest": arm_digest[:12]})
     markdown = reporting.markdown_table(rows, COLUMNS)
-    out_dir = os.path.join(g.output_dir, "pipeline")
+    out_dir = artifacts.pipeline_dir(g.output_dir)
     md_path, json_path = reporting.write_report(out_dir, "summary", markdown, {
         "rows": rows, "fp32_top1": fp32.top1, "flops_reduction_pruned": pruned.flops_reduction,
         "train_seconds": trained.seconds})

@@ -111,3 +111,16 @@ def test_input_identity_follows_a_ppslim_made_input(make_config, tmp_path):
     record = made_by(make_config(), src, "export")
     assert provenance.input_identity(str(src)) == "recipe:" + record.recipe
     assert json.load(open(src / "result.json"))["provenance"]["stage"] == "export"
+
+
+def test_eval_check_notices_a_model_that_is_not_the_one_a_summary_describes(tmp_path, caplog):
+    model = touch(tmp_path / "inference" / "digits_qat", "inference.pdmodel", "inference.pdiparams")
+    digest = provenance.check_recorded(str(model), str(tmp_path / "output"))
+    assert digest == provenance.artifact_digest(str(model)) and not caplog.records
+    summary = tmp_path / "output" / "pipeline" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(json.dumps({"rows": [{"artifact": "QAT INT8 (5 epochs)", "path": str(model),
+                                             "sha256": "0" * 64}]}))
+    with caplog.at_level("WARNING", logger="ppslim"):
+        provenance.check_recorded(str(model), str(tmp_path / "output"))
+    assert "is not the model" in caplog.text and "QAT INT8 (5 epochs)" in caplog.text
