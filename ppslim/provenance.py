@@ -22,7 +22,7 @@ from typing import Any, Iterable, Optional
 
 from . import artifacts, config
 from .config import Config
-from .errors import ArtifactError
+from .errors import ArtifactError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def input_identity(path: Optional[str]) -> str:
         return "recipe:" + record["recipe"]
     try:
         return "sha256:" + artifact_digest(path)
-    except (OSError, ArtifactError, config.ConfigError):
+    except (OSError, ArtifactError, ConfigError):
         return "missing:" + os.path.abspath(path)
 
 

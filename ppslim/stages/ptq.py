@@ -69,10 +69,6 @@ def source(cfg: Config, ptq: PtqConfig) -> tuple[str, str]:
     return cfg.Global.save_inference_dir, "Global.save_inference_dir"
 
 
-def source_dir(cfg: Config) -> str:
-    return source(cfg, cfg.Slim.ptq or PtqConfig())[0]
-
-
 def model_files(cfg: Config, ptq: PtqConfig) -> tuple[str, str]:
     src, key = source(cfg, ptq)
     return artifacts.inference_files(src, ptq.model_filename, ptq.params_filename, key=key,
