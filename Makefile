@@ -2,21 +2,31 @@
 # Stage targets run in docker or the venv (RUNTIME/GPUS/image: mk/container.mk); k8s in mk/k8s.mk.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+##@ VENV virtualenv the targets run in
 VENV    ?= .venv
+##@ LOCK hash-pinned requirements the venv is built from
 LOCK    ?= requirements/cpu.lock.txt
 PY      := $(VENV)/bin/python
 PPSLIM  := $(PY) -m ppslim
+##@ CONFIG config of train/eval/export/infer (qat, prune, ptq, lite: configs/digits/<target>.yaml)
 CONFIG  ?= configs/digits/train.yaml
+##@ O config overrides, e.g. O="Global.epochs=3 Slim.ptq.algo=avg"
 O       ?=
 OVR     := $(addprefix -o ,$(O))
 DATA    := dataset/digits/train_list.txt
+##@ PYTEST_ARGS extra pytest arguments for test/test-fast, e.g. PYTEST_ARGS="-k ptq -x"
 PYTEST_ARGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.10 --python-platform x86_64-manylinux_2_28 --quiet
 
 .PHONY: help venv data demo pipeline infer train eval export bench test test-fast lock clean
 
-help:  ## list targets
+# Variables documented by a `##@ NAME text` line above them; help prints each with its current value.
+HELP_VARS = $(shell sed -nE 's/^##@ ([A-Z0-9_]+) .*/\1/p' $(MAKEFILE_LIST))
+
+help:  ## list targets, then the variables they read with their defaults
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+	@printf '\nVariables (make <target> NAME=value), default in []:\n'
+	@$(foreach v,$(HELP_VARS),printf '  %-14s %-28s %s\n' '$(v)' '[$($(v))]' "$$(sed -nE 's/^##@ $(v) //p' $(MAKEFILE_LIST))";)
 
 $(VENV)/.stamp: $(LOCK) pyproject.toml scripts/bootstrap.py
 	python3 scripts/bootstrap.py $(VENV) $(LOCK)

@@ -4,14 +4,23 @@
 # GPUS picks the gpu image (CPU runs use the cpu image); more than one id runs paddle.distributed.launch.
 # BUILD=missing builds the image only when absent; `make image` rebuilds it (layers are cached;
 # BUILD_FLAGS=--no-cache for a clean build).
+##@ RUNTIME where stage targets run: auto (docker if an engine answers), docker or local
 RUNTIME     ?= auto
+##@ GPUS GPU ids for stage targets, e.g. GPUS=0,1 (empty = CPU; several = paddle.distributed.launch)
 GPUS        ?=
+##@ TARGET image flavour: gpu or cpu (follows GPUS)
 TARGET      ?= $(if $(GPUS),gpu,cpu)
+##@ IMAGE local image tag stage targets run in
 IMAGE       ?= ppslim:$(TARGET)
+##@ BUILD missing = build the image only when absent
 BUILD       ?= missing
+##@ BASE_IMAGE Paddle base image of `make image` (empty = the Dockerfile's default)
 BASE_IMAGE  ?=
+##@ PADDLE_CUDA CUDA major of the gpu image (12 for Hopper)
 PADDLE_CUDA ?= 11
+##@ DOCKER_NETWORK docker network of the build/run (empty = default)
 DOCKER_NETWORK ?=
+##@ BUILD_FLAGS extra `make image` flags, e.g. --no-cache
 BUILD_FLAGS ?=
 IMAGE_OPTS  = --image $(IMAGE) --target $(TARGET) --base-image "$(BASE_IMAGE)" --paddle-cuda $(PADDLE_CUDA) --network "$(DOCKER_NETWORK)"
 stage       = $(PPSLIM) container run $(1) -c $(CONFIG) $(OVR) --gpus "$(GPUS)" --runtime $(RUNTIME) --build $(BUILD) $(IMAGE_OPTS)

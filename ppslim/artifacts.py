@@ -38,7 +38,15 @@ def checkpoint_prefix(output_dir: str, arch_name: str, tag: str) -> str:
 
 
 def ptq_dir(inference_dir: str) -> str:
+    """PaddleClas's default PTQ output: ``<inference model folder>/quant_post_static_model``."""
+    if inference_dir.endswith(".pdmodel") and os.path.isfile(inference_dir):
+        inference_dir = os.path.dirname(inference_dir)
     return os.path.join(inference_dir, PTQ_DIRNAME)
+
+
+def pipeline_dir(output_dir: str) -> str:
+    """Where ``ppslim pipeline`` writes ``summary.md`` / ``summary.json``."""
+    return os.path.join(output_dir, "pipeline")
 
 
 def strip_suffix(path: str) -> str:
@@ -49,18 +57,59 @@ def strip_suffix(path: str) -> str:
     return path
 
 
-def inference_files(directory: str, model_filename: str = MODEL_FILE,
-                    params_filename: str = PARAMS_FILE, key: str = "Global.inference_model_dir") -> tuple[str, str]:
-    """The model and params files of an inference model dir, or one line saying what is missing."""
+def find_model_pair(directory: str, key: str = "Global.inference_model_dir", hint: str | None = None) -> tuple[str, str]:
+    """The single ``*.pdmodel`` + ``*.pdiparams`` pair of a folder (PaddleClas's ``inference.*``,
+    ``paddle.jit.save``'s ``<prefix>.*``, an unpacked zoo tarball), or one line saying what is there.
+
+    :param hint: the keys that pick a pair when the folder is ambiguous, named in the error
+        (default: ``<key>=<folder>/<name>.pdmodel``).
+    """
     from .errors import ConfigError
 
+    hint = hint or f"{key}=<folder>/<name>.pdmodel"
     if not os.path.isdir(directory):
         raise ConfigError(key, f"inference model folder not found: {directory!r}")
-    model, params = os.path.join(directory, model_filename), os.path.join(directory, params_filename)
+    names = sorted(os.listdir(directory))
+    models = [n for n in names if n.endswith(".pdmodel") and os.path.isfile(os.path.join(directory, n))]
+    params = [n for n in names if n.endswith(".pdiparams") and os.path.isfile(os.path.join(directory, n))]
+    if len(models) == 1 and len(params) == 1:
+        return os.path.join(directory, models[0]), os.path.join(directory, params[0])
+    if not models or not params:
+        missing = " / ".join(w for w, found in (("*.pdmodel", models), ("*.pdiparams", params)) if not found)
+        raise ConfigError(key, f"{directory!r} has no {missing} (found: {names or 'nothing'})")
+    pairs = [m for m in models if m[: -len(".pdmodel")] + ".pdiparams" in params]
+    raise ConfigError(key, f"{directory!r} holds {len(models)} models ({', '.join(models)}) and "
+                      f"{len(params)} params files ({', '.join(params)})"
+                      + (f", pairs: {', '.join(p[: -len('.pdmodel')] for p in pairs)}" if pairs else "")
+                      + f"; pick one with {hint}")
+
+
+def inference_files(path: str, model_filename: str | None = None, params_filename: str | None = None,
+                    key: str = "Global.inference_model_dir", hint: str | None = None) -> tuple[str, str]:
+    """The model and params files of an inference model, or one line saying what is missing.
+
+    ``path`` is a folder (its single ``*.pdmodel`` + ``*.pdiparams`` pair is found, unless the file
+    names are given) or a ``.pdmodel`` file whose params sit beside it with the same stem.
+    """
+    from .errors import ConfigError
+
+    if path.endswith(".pdmodel") and os.path.isfile(path) and not model_filename:
+        params = path[: -len(".pdmodel")] + ".pdiparams"
+        if not os.path.isfile(params):
+            raise ConfigError(key, f"{path!r} has no {os.path.basename(params)} beside it")
+        return path, params
+    if not (model_filename or params_filename):
+        return find_model_pair(path, key, hint)
+    if not os.path.isdir(path):
+        raise ConfigError(key, f"inference model folder not found: {path!r}")
+    # one name given: the other has the same stem, as paddle.jit.save writes them
+    model_filename = model_filename or os.path.splitext(params_filename)[0] + ".pdmodel"
+    params_filename = params_filename or os.path.splitext(model_filename)[0] + ".pdiparams"
+    model, params = os.path.join(path, model_filename), os.path.join(path, params_filename)
     missing = [os.path.basename(p) for p in (model, params) if not os.path.isfile(p)]
     if missing:
-        present = sorted(os.path.basename(p) for p in glob.glob(os.path.join(directory, "*")))
-        raise ConfigError(key, f"{directory!r} has no {' / '.join(missing)} (found: {present or 'nothing'})")
+        present = sorted(os.path.basename(p) for p in glob.glob(os.path.join(path, "*")))
+        raise ConfigError(key, f"{path!r} has no {' / '.join(missing)} (found: {present or 'nothing'})")
     return model, params
 
 

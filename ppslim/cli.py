@@ -29,32 +29,75 @@ STAGES = {
     "pipeline": "every stage on one config, ending in one summary table",
     "bench": "accuracy, size, FLOPs and latency of every artifact, side by side (JSON + Markdown + plot)",
 }
+# What `ppslim <stage> --help` says: what the stage reads, what it writes, which keys matter most.
+DETAILS = {
+    "train": "Trains Arch on DataLoader.Train (evaluating on DataLoader.Eval) and writes checkpoints to "
+             "Global.output_dir/<Arch.name>/ (best_model, latest, epoch_N).",
+    "eval": "Scores Global.inference_model_dir (an inference model folder, a .pdmodel file or a Lite .nb) "
+            "or the checkpoint Global.pretrained_model on DataLoader.Eval; prints top-1/top-5, the backend "
+            "and the artifact's sha256.",
+    "export": "Turns Global.pretrained_model (default: the run's best_model) into inference.pdmodel/.pdiparams "
+              "in Global.save_inference_dir, kept only if its outputs match the checkpoint's.",
+    "qat": "Fine-tunes Global.pretrained_model with fake quantization (Slim.quant) and writes a verified INT8 "
+           "model to Global.save_inference_dir.",
+    "prune": "Prunes filters of Global.pretrained_model (Slim.prune) and fine-tunes; run export on the result.",
+    "ptq": "Quantizes any Paddle inference model to INT8 without training. The model: Slim.ptq.model_dir, "
+           "Global.inference_model_dir or Global.save_inference_dir, a folder with one *.pdmodel + "
+           "*.pdiparams pair (any names) or a .pdmodel file. Calibration images: Slim.ptq.calib_dir (a folder, "
+           "no labels) or DataLoader.Train. Output: Slim.ptq.output_dir, default <model folder>/"
+           "quant_post_static_model/. Without Slim.ptq the defaults (hist, 16 x 10 images) are used. "
+           "Example: ppslim ptq -c configs/own_model/ptq.yaml -o Global.inference_model_dir=my_model "
+           "Slim.ptq.calib_dir=my_images",
+    "lite": "Converts an inference model to Paddle Lite .nb files for Slim.lite.valid_targets (x86 files are "
+            "run and verified here).",
+    "infer": "Predicts the images of Infer.infer_imgs with any artifact and prints the top-k class names.",
+    "pipeline": "train, export, PTQ, QAT, prune, Lite and eval on one config (what `make demo` runs), ending in "
+                "one summary table.",
+    "bench": "Accuracy, size, FLOPs and latency of every artifact, side by side (JSON + Markdown + plot).",
+}
+DESCRIPTION = ("Compress PaddlePaddle image classifiers: train, quantize (QAT, PTQ), prune, export and convert\n"
+               "them, each result checked against its source before it is kept. Every stage reads a\n"
+               "PaddleClas-style YAML config (-c) with -o Key.sub=value overrides.")
+EPILOG = ("examples:\n"
+          "  ppslim train -c configs/digits/train.yaml -o Global.epochs=3\n"
+          "  ppslim ptq -c configs/own_model/ptq.yaml -o Global.inference_model_dir=my_model "
+          "Slim.ptq.calib_dir=my_images\n"
+          "  ppslim eval -c configs/digits/train.yaml -o Global.inference_model_dir=inference/digits\n"
+          "Run `ppslim <command> --help` for what a command reads and writes. Errors are one line "
+          "(exit code 2) naming the config key to fix.")
 # Subcommands with their own arguments: module -> add_arguments(parser) and main(args) -> result.
 TOOLS = {"check": "ppslim.check", "k8s": "ppslim.k8s", "container": "ppslim.container"}
+TOOL_HELP = {"check": "validate configs without running them and print each plan (many -c in one process)",
+             "k8s": "render or apply a Kubernetes Job for a stage (train/qat/prune on N pods; ptq/export/eval on one)",
+             "container": "build the ppslim image, or run a stage in it (docker) or in the local venv"}
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", required=True, help="PaddleClas-style YAML config")
+    p.add_argument("-c", "--config", required=True, help="PaddleClas-style YAML config (e.g. configs/digits/train.yaml)")
     p.add_argument("-o", "--override", action="append", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. -o Global.epochs=3 (repeatable)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+                   help="set a config key, e.g. -o Global.epochs=3 Slim.ptq.algo=avg (repeatable); "
+                        "-o Global.overwrite=true replaces an artifact made from other settings")
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON instead of one line")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ppslim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="ppslim", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ppslim {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="debug logging, and every third-party and C++ line on the console too")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in STAGES.items():
-        _add_config_args(sub.add_parser(name, help=help_text))
+        _add_config_args(sub.add_parser(name, help=help_text, description=DETAILS[name]))
     for name, module in TOOLS.items():
         tool = importlib.import_module(module)
-        tool.add_arguments(sub.add_parser(name, help=tool.__doc__.splitlines()[0]))
-    p = sub.add_parser("data", help="write a built-in data set in ImageNetDataset layout")
-    p.add_argument("dataset", choices=["digits"])
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--json", action="store_true")
+        tool.add_arguments(sub.add_parser(name, help=TOOL_HELP[name], description=TOOL_HELP[name]))
+    p = sub.add_parser("data", help="write a built-in data set in ImageNetDataset layout",
+                       description="Writes the scikit-learn digits (1,797 PNGs) with train/val label lists, "
+                                   "the data the digits configs expect under dataset/digits.")
+    p.add_argument("dataset", choices=["digits"], help="the data set to write")
+    p.add_argument("--out", required=True, help="output folder, e.g. dataset/digits")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 

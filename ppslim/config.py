@@ -150,6 +150,8 @@ class GlobalConfig:
     uniform_output_enabled: bool = False
     print_mem_info: bool = False
     class_num: Optional[int] = None
+    # A stage refuses to replace an artifact made from other settings or another input unless this is true.
+    overwrite: bool = False
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "epochs", "save_interval", "eval_interval", "print_batch_step", "verify_images",
@@ -413,6 +415,8 @@ class PruneConfig:
 
 @dataclass(frozen=True)
 class PtqConfig:
+    """``Slim.ptq``; when the section is absent, ``ppslim ptq`` uses these defaults (PaddleClas's
+    quant_post_static.py: hist, 10 batches) and says so in one log line."""
     algo: PtqAlgo = PtqAlgo.HIST
     batch_size: int = 16
     batch_nums: int = 10
@@ -420,9 +424,17 @@ class PtqConfig:
     weight_quantize_type: str = "channel_wise_abs_max"
     onnx_format: bool = True
     quantizable_op_type: tuple[str, ...] = ("conv2d", "depthwise_conv2d", "mul", "matmul", "matmul_v2")
-    model_filename: str = "inference.pdmodel"
-    params_filename: str = "inference.pdiparams"
+    # File names inside the model folder; default: its single *.pdmodel + *.pdiparams pair.
+    model_filename: Optional[str] = None
+    params_filename: Optional[str] = None
     skip_tensor_list: tuple[str, ...] = ()
+    # The FP32 model (folder or .pdmodel file); default Global.inference_model_dir, then Global.save_inference_dir.
+    model_dir: Optional[str] = None
+    # Where the INT8 model goes; default <model folder>/quant_post_static_model (PaddleClas's place).
+    output_dir: Optional[str] = None
+    # A folder of images without labels to calibrate on (searched recursively), preprocessed with
+    # Infer.transforms (else DataLoader.Eval's, else DataLoader.Train's ops); default: DataLoader.Train.
+    calib_dir: Optional[str] = None
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "batch_size", "batch_nums", why=" (calibration needs images)")
@@ -431,6 +443,10 @@ class PtqConfig:
         valid_w = ["abs_max", "channel_wise_abs_max"]
         if self.weight_quantize_type not in valid_w:
             raise ConfigError(f"{path}.weight_quantize_type", f"{self.weight_quantize_type!r} not in {valid_w}")
+        for key, suffix in (("model_filename", ".pdmodel"), ("params_filename", ".pdiparams")):
+            value = getattr(self, key)
+            if value is not None and (not value.endswith(suffix) or os.sep in value):
+                raise ConfigError(f"{path}.{key}", f"expected a file name ending in {suffix}, got {value!r}")
 
 
 # What paddle_lite_opt 2.13rc0 accepts as --valid_targets.

@@ -1,4 +1,4 @@
-"""Multi-node runs on Kubernetes: render Indexed Jobs (or a Kubeflow PaddleJob) from the config.
+"""Runs on Kubernetes: render Indexed Jobs (or a Kubeflow PaddleJob) from the config.
 
 ``ppslim k8s render`` writes ready-to-apply YAML; ``ppslim k8s apply`` renders and runs
 ``kubectl apply -f``; ``ppslim k8s launch`` is the pod's entry point. Every pod of an Indexed
@@ -7,6 +7,12 @@ rendezvous on its own pod IP (the launcher only serves when ``--master`` is its 
 others reach it as ``<job>-0.<job>`` through a headless Service of the same name. The config goes
 into a ConfigMap exactly as :func:`ppslim.config.to_dict` writes it, so the pods run what was
 validated here. Restarted pods resume from ``latest`` (``Global.checkpoints: auto``).
+
+``ptq``, ``export`` and ``eval`` run as a single-pod Job (no rendezvous, no Service). A rendered file
+holds only the job's own objects (ConfigMap, Service, Job), all named after the job: the shared
+data and output claims live in ``k8s/volumes`` alone, so ``kubectl delete -f <job>.yaml`` never
+deletes shared data. Pod size, shm, nodeSelector, tolerations, imagePullSecrets and priorityClass
+come from flags (defaults below).
 """
 from __future__ import annotations
 
@@ -43,6 +49,14 @@ class Stage(StrEnum):
     TRAIN = "train"
     QAT = "qat"
     PRUNE = "prune"
+    PTQ = "ptq"
+    EXPORT = "export"
+    EVAL = "eval"
+
+
+# Stages that run in one process on one pod: a plain single-pod Job, no launcher, no Service.
+SINGLE_POD = (Stage.PTQ, Stage.EXPORT, Stage.EVAL)
+_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
 class Kind(StrEnum):
@@ -63,11 +77,13 @@ class JobSpec:
     port: int = MASTER_PORT
     dataset_claim: str = "ppslim-dataset"
     output_claim: str = "ppslim-output"
-    create_claims: bool = True
-    storage: str = "50Gi"
     cpu: str = "4"
     memory: str = "16Gi"
     shm_size: str = "4Gi"
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[dict, ...] = ()
+    image_pull_secrets: tuple[str, ...] = ()
+    priority_class: Optional[str] = None
     backoff_limit: int = 3
     active_deadline_seconds: int = 24 * 3600
     ttl_seconds_after_finished: int = 7 * 24 * 3600
@@ -76,6 +92,34 @@ class JobSpec:
     @property
     def job_name(self) -> str:
         return self.name or f"ppslim-{self.stage}"
+
+    @property
+    def single_pod(self) -> bool:
+        return self.stage in SINGLE_POD
+
+
+_QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
+
+
+def parse_node_selector(items) -> tuple[tuple[str, str], ...]:
+    """``["disktype=ssd", ...]`` -> pairs; one line naming the flag for a malformed item."""
+    out = []
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--node-selector", f"expected KEY=VALUE, got {item!r}")
+        out.append((key, value))
+    return tuple(out)
+
+
+def parse_toleration(item: str) -> dict:
+    """``KEY[=VALUE][:EFFECT]`` -> a toleration (``Exists`` without a value, ``Equal`` with one)."""
+    rest, _, effect = item.rpartition(":") if ":" in item else (item, "", "")
+    key, sep, value = rest.partition("=")
+    if not key or (effect and effect not in _TAINT_EFFECTS):
+        raise ConfigError("--toleration", f"expected KEY[=VALUE][:{'|'.join(_TAINT_EFFECTS)}], got {item!r}")
+    tol = {"key": key, "operator": "Equal", "value": value} if sep else {"key": key, "operator": "Exists"}
+    return {**tol, "effect": effect} if effect else tol
 
 
 def make_spec(stage: str, nnodes: int, image: Optional[str], kind: str = "job", **kw) -> JobSpec:
@@ -93,9 +137,24 @@ def make_spec(stage: str, nnodes: int, image: Optional[str], kind: str = "job", 
                    kind=choice(Kind, kind, "--kind"), **kw)
     if spec.nnodes < 1:
         raise ConfigError("--nnodes", f"expected an integer >= 1, got {spec.nnodes}")
+    if spec.single_pod and spec.nnodes != 1:
+        raise ConfigError("--nnodes", f"{spec.stage.value} runs on one pod; use --nnodes 1, got {spec.nnodes}")
+    if spec.single_pod and spec.kind == Kind.PADDLEJOB:
+        raise ConfigError("--kind", f"paddlejob is for distributed training; {spec.stage.value} renders a plain Job")
+    for flag, value in (("--cpu", spec.cpu), ("--memory", spec.memory), ("--shm-size", spec.shm_size)):
+        if not _QUANTITY.fullmatch(str(value)):
+            raise ConfigError(flag, f"expected a Kubernetes quantity such as 4, 500m, 16Gi, got {value!r}")
+    for flag, names in (("--image-pull-secret", spec.image_pull_secrets),
+                        ("--priority-class", [spec.priority_class] if spec.priority_class else [])):
+        for value in names:
+            if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", value):
+                raise ConfigError(flag, f"{value!r} is not a Kubernetes object name")
     if spec.gpus_per_node < 0:
         raise ConfigError("--gpus-per-node", f"expected an integer >= 0, got {spec.gpus_per_node}")
-    if not spec.image or any(c.isspace() for c in spec.image):
+    if not spec.image:
+        raise ConfigError("--image", "required: a container image with ppslim that the cluster can pull, "
+                          "e.g. --image registry.example.com/ppslim:gpu (make k8s-render K8S_IMAGE=...)")
+    if any(c.isspace() for c in spec.image):
         raise ConfigError("--image", f"expected a container image reference, got {image!r}")
     if not _NAME.fullmatch(spec.job_name) or len(spec.job_name) > _MAX_NAME:
         raise ConfigError("--name", f"{spec.job_name!r} is not a DNS label of at most {_MAX_NAME} characters "
@@ -128,6 +187,9 @@ def check_paths(cfg: config.Config, spec: JobSpec) -> None:
         if sec is not None:
             paths[f"DataLoader.{section}.dataset.image_root"] = sec.dataset.image_root
             paths[f"DataLoader.{section}.dataset.cls_label_path"] = sec.dataset.cls_label_path
+    if cfg.Slim.ptq is not None:
+        for key in ("model_dir", "output_dir", "calib_dir"):
+            paths[f"Slim.ptq.{key}"] = getattr(cfg.Slim.ptq, key)
     for key, value in paths.items():
         if not value:
             continue
@@ -174,7 +236,7 @@ def _container(spec: JobSpec, command: list[str], env: list[dict], ports: list[d
         "env": env + [{"name": "PPSLIM_STAGE", "value": spec.stage.value},
                       {"name": "PPSLIM_STEP_TIMEOUT", "value": str(spec.step_timeout)},
                       {"name": "PYTHONUNBUFFERED", "value": "1"}],
-        "ports": ports,
+        **({"ports": ports} if ports else {}),
         "resources": {"requests": {"cpu": spec.cpu, "memory": spec.memory}, "limits": limits},
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [
@@ -200,8 +262,17 @@ def _pod_spec(spec: JobSpec, container: dict, config_name: str) -> dict:
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}},
         ],
     }
+    tolerations = list(spec.tolerations)
     if spec.gpus_per_node:
-        pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        tolerations.insert(0, {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+    if tolerations:
+        pod["tolerations"] = tolerations
+    if spec.node_selector:
+        pod["nodeSelector"] = dict(spec.node_selector)
+    if spec.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in spec.image_pull_secrets]
+    if spec.priority_class:
+        pod["priorityClassName"] = spec.priority_class
     return pod
 
 
@@ -226,6 +297,22 @@ def indexed_job(spec: JobSpec, config_name: str) -> dict:
         "spec": {
             "completionMode": "Indexed", "completions": spec.nnodes, "parallelism": spec.nnodes,
             "backoffLimit": spec.backoff_limit, "activeDeadlineSeconds": spec.active_deadline_seconds,
+            "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": _labels(spec)}, "spec": pod},
+        },
+    }
+
+
+def single_pod_job(spec: JobSpec, config_name: str) -> dict:
+    """``batch/v1`` Job of one pod running the stage directly (``ptq``, ``export``, ``eval``)."""
+    command = ["python", "-m", "ppslim", *STAGE_ARGS]
+    env = [_field_env("POD_NAME", "metadata.name")]
+    pod = _pod_spec(spec, _container(spec, command, env, []), config_name)
+    return {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(spec, spec.job_name),
+        "spec": {
+            "completions": 1, "parallelism": 1, "backoffLimit": spec.backoff_limit,
+            "activeDeadlineSeconds": spec.active_deadline_seconds,
             "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
             "template": {"metadata": {"labels": _labels(spec)}, "spec": pod},
         },
@@ -267,21 +354,17 @@ def config_map(spec: JobSpec, cfg: config.Config) -> dict:
             "data": {"config.yaml": text}}
 
 
-def claims(spec: JobSpec) -> list[dict]:
-    """Shared ``ReadWriteMany`` volumes: every node reads the data and writes checkpoints in one place."""
-    return [{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": _meta(spec, name),
-             "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": spec.storage}}}}
-            for name in (spec.dataset_claim, spec.output_claim)]
-
-
 def render(spec: JobSpec, cfg: config.Config) -> list[dict]:
-    """All objects of one run, in apply order: claims, ConfigMap, Service, Job (or a PaddleJob).
+    """The job's own objects, in apply order: ConfigMap, Service, Job (or a PaddleJob; a single-pod
+    Job has no Service). The shared claims are only referenced: they come from ``k8s/volumes``.
 
     :raises ConfigError: when a config path would not be on a shared volume, or device and GPUs disagree.
     """
     check_paths(cfg, spec)
     cm = config_map(spec, cfg)
-    objects = (claims(spec) if spec.create_claims else []) + [cm]
+    objects = [cm]
+    if spec.single_pod:
+        return objects + [single_pod_job(spec, cm["metadata"]["name"])]
     if spec.kind == Kind.PADDLEJOB:
         return objects + [paddle_job(spec, cm["metadata"]["name"])]
     return objects + [headless_service(spec), indexed_job(spec, cm["metadata"]["name"])]
@@ -343,20 +426,39 @@ class RenderResult:
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="k8s_command", required=True)
     for name in ("render", "apply"):
-        r = sub.add_parser(name, help="write the manifests" if name == "render" else "render, then kubectl apply -f")
+        what = ("write the job's manifests (ConfigMap, Service, Job) to --out or stdout" if name == "render"
+                else "render to output/k8s/<job>.yaml (or --out), then kubectl apply -f it")
+        r = sub.add_parser(name, help=what, description=what + ". The shared claims are not in the file: create "
+                           "them once with `kubectl apply -k k8s/volumes`.")
         r.add_argument("-c", "--config", required=True, help="PaddleClas-style YAML config")
-        r.add_argument("-o", "--override", action="append", nargs="+", default=[], metavar="KEY=VALUE")
-        r.add_argument("--stage", required=True, help=f"one of {[s.value for s in Stage]}")
-        r.add_argument("--nnodes", type=int, required=True, help="pods (nodes) in the job")
+        r.add_argument("-o", "--override", action="append", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="set a config key, as for every stage (repeatable)")
+        r.add_argument("--stage", required=True, help=f"one of {[s.value for s in Stage]}; "
+                       f"{', '.join(s.value for s in SINGLE_POD)} run on one pod")
+        r.add_argument("--nnodes", type=int, default=1, help="pods (nodes) in the job (default 1)")
         r.add_argument("--gpus-per-node", type=int, default=0,
                        help="GPUs per pod; 0 = CPU, more implies Global.device=gpu")
-        r.add_argument("--image", help="container image with ppslim installed (see the Dockerfile)")
-        r.add_argument("--kind", default="job", help="job (batch/v1 Indexed Job) or paddlejob (Kubeflow)")
+        r.add_argument("--image", help="(required) container image with ppslim installed that the cluster can "
+                       "pull, e.g. registry.example.com/ppslim:gpu (see the Dockerfile)")
+        r.add_argument("--cpu", default=JobSpec.cpu, help=f"CPU request per pod (default {JobSpec.cpu})")
+        r.add_argument("--memory", default=JobSpec.memory,
+                       help=f"memory request and limit per pod (default {JobSpec.memory})")
+        r.add_argument("--shm-size", default=JobSpec.shm_size,
+                       help=f"size of the in-memory /dev/shm (default {JobSpec.shm_size})")
+        r.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE",
+                       help="schedule only on nodes with this label (repeatable)")
+        r.add_argument("--toleration", action="append", default=[], metavar="KEY[=VALUE][:EFFECT]",
+                       help="tolerate this taint (repeatable; GPU pods tolerate nvidia.com/gpu already)")
+        r.add_argument("--image-pull-secret", action="append", default=[], metavar="NAME",
+                       help="registry Secret for a private image (repeatable)")
+        r.add_argument("--priority-class", default=None, metavar="NAME", help="PriorityClass of the pods")
+        r.add_argument("--kind", default="job", help="job (batch/v1 Indexed Job, default) or paddlejob (Kubeflow)")
         r.add_argument("--name", default="", help="job name (default ppslim-<stage>)")
-        r.add_argument("--namespace", default=None)
-        r.add_argument("--dataset-claim", default="ppslim-dataset")
-        r.add_argument("--output-claim", default="ppslim-output")
-        r.add_argument("--existing-claims", action="store_true", help="do not render the two PVCs")
+        r.add_argument("--namespace", default=None, help="namespace of the job's objects (default: kubectl's)")
+        r.add_argument("--dataset-claim", default="ppslim-dataset",
+                       help="existing claim with the data sets (k8s/volumes creates it)")
+        r.add_argument("--output-claim", default="ppslim-output",
+                       help="existing claim for checkpoints, models and logs (k8s/volumes creates it)")
         r.add_argument("--step-timeout", type=int, default=600, help="seconds before a stuck rank is ended")
         r.add_argument("--out", help="YAML file (default: render prints it, apply writes output/k8s/<job>.yaml)")
         r.add_argument("--json", action="store_true")
@@ -379,8 +481,11 @@ def main(args) -> RenderResult:
     overrides = tuple(item for group in args.override for item in group)
     spec = make_spec(args.stage, args.nnodes, args.image, args.kind, gpus_per_node=args.gpus_per_node,
                      name=args.name, namespace=args.namespace, dataset_claim=args.dataset_claim,
-                     output_claim=args.output_claim, create_claims=not args.existing_claims,
-                     step_timeout=args.step_timeout)
+                     output_claim=args.output_claim, step_timeout=args.step_timeout, cpu=args.cpu,
+                     memory=args.memory, shm_size=args.shm_size,
+                     node_selector=parse_node_selector(args.node_selector),
+                     tolerations=tuple(parse_toleration(t) for t in args.toleration),
+                     image_pull_secrets=tuple(args.image_pull_secret), priority_class=args.priority_class)
     kubectl = shutil.which("kubectl") if args.k8s_command == "apply" else None
     if args.k8s_command == "apply" and kubectl is None:
         raise PpslimError("kubectl not found on PATH: install it, or run `ppslim k8s render --out FILE` "

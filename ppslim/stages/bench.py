@@ -182,9 +182,12 @@ def direct_quant_post_static(cfg: Config, src: str, out_dir: str) -> float:
     """What a user would write without ppslim: an executor, a DataLoader over the same calibration
     images, and ``quant_post_static`` with the same arguments (``ptq.quantize``, which is exactly
     that). Returns its wall time in seconds."""
+    settings = ptq.settings(cfg)
+    model_file, params_file = ptq.model_files(cfg, settings)
+    calib = ptq.calibration(cfg, settings)
     t0 = time.perf_counter()
     with logs.capture_native():  # as save_verified does around ppslim's own PTQ
-        ptq.quantize(cfg, src, out_dir, {})
+        ptq.quantize(settings, model_file, params_file, calib, out_dir, {})
     return time.perf_counter() - t0
 
 
@@ -196,7 +199,9 @@ def verified_ptq(cfg: Config, src: str, algos, overhead: Optional[dict] = None, 
     """
     refused = []
     for i, algo in enumerate(algos):
-        algo_cfg = derive(cfg, f"Global.inference_model_dir={src}", f"Slim.ptq.algo={algo.value}")
+        # each algorithm tried replaces the one refused or timed before it in the bench's own folder
+        algo_cfg = derive(cfg, f"Global.inference_model_dir={src}", f"Slim.ptq.algo={algo.value}",
+                          "Global.overwrite=true")
         runs = pairs if overhead is not None and i == 0 else 0
         times = {"direct": [], "ppslim": []}
         result = error = None

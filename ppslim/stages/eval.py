@@ -2,7 +2,8 @@
 
 The artifact is ``Global.inference_model_dir`` when set (a Paddle inference model folder, or a
 Paddle Lite ``.nb`` file), else the checkpoint ``Global.pretrained_model`` (default: the run's
-best model), run in dygraph.
+best model), run in dygraph. The result names the artifact's sha256; when the artifact's own
+``result.json`` recorded another one (the files were replaced since), a warning says so.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import data, engine
+from .. import data, engine, provenance
 from ..config import Config
 from ..predict import open_artifact, topk_scores
 
@@ -24,11 +25,13 @@ class EvalResult:
     top5: float
     images: int
     size_bytes: int
+    sha256: str
 
 
 def run(cfg: Config) -> EvalResult:
     data.check_dataset(cfg, "Eval")
     artifact = open_artifact(cfg)
+    digest = provenance.check_recorded(artifact.path, cfg.Global.output_dir)
     if artifact.kind == "lite":  # one subprocess for the whole split, not one per batch
         images, labels = data.real_images(cfg, None)
         logits = artifact.run(images)
@@ -40,4 +43,4 @@ def run(cfg: Config) -> EvalResult:
         logits, labels = np.concatenate(logits), np.concatenate(labels)
     scores = topk_scores(logits, labels, ks=(1, min(5, logits.shape[1])))
     return EvalResult(artifact.path, artifact.kind, artifact.backend, scores["top1"],
-                      scores.get("top5", scores["top1"]), len(labels), artifact.size_bytes)
+                      scores.get("top5", scores["top1"]), len(labels), artifact.size_bytes, digest)

@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from .. import artifacts, models
+from .. import artifacts, models, provenance
 from ..config import Config
 from ..inference_model import input_spec, save_verified, verification_images
 from ..predict import Agreement, dygraph_predictor, predict_all
@@ -35,6 +35,8 @@ def run(cfg: Config) -> ExportResult:
     import paddle
 
     prefix, key = default_weights(cfg)
+    record = provenance.Record(cfg, "export", prefix)
+    record.guard(cfg.Global.save_inference_dir, "Global.save_inference_dir")
     images = verification_images(cfg)  # checks the Eval data before any model work
     model, _ = load_trained_model(cfg, prefix, key)
     model.eval()
@@ -64,5 +66,5 @@ def run(cfg: Config) -> ExportResult:
     result = ExportResult(model_dir=saved.model_dir, weights=prefix + ".pdparams", params_bytes=saved.params_bytes,
                           params=params, flops=flops,
                           backend=saved.backend, agreement=saved.agreement)
-    artifacts.write_json(os.path.join(cfg.Global.save_inference_dir, artifacts.RESULT_FILE), result)
+    record.write_result(cfg.Global.save_inference_dir, result, saved.model_dir)
     return result

@@ -10,7 +10,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from .. import artifacts, lite
+from .. import artifacts, lite, provenance
 from ..config import Config, InferenceBackend, LiteConfig
 from ..errors import ArtifactError
 from ..inference_model import verification_images
@@ -72,7 +72,10 @@ def run(cfg: Config) -> LiteResult:
     if runnable:
         images = verification_images(cfg)
         reference = predict_all(paddle_predictor(model_file, params_file, InferenceBackend.PLAIN), images)
+    src = os.path.dirname(model_file)
     out_dir = lite_cfg.optimize_out or os.path.join(src, "lite")
+    record = provenance.Record(cfg, "lite", model_file)
+    record.guard(out_dir, "Slim.lite.optimize_out")
     results = []
     with artifacts.atomic_dir(out_dir) as tmp:
         for target in lite_cfg.valid_targets:
@@ -99,5 +102,5 @@ def run(cfg: Config) -> LiteResult:
             results.append(LiteTargetResult(target, os.path.join(out_dir, name + ".nb"), os.path.getsize(nb), verified,
                                             note, agreement, unsupported, lite.optimized_ops(nb)))
     result = LiteResult(src, out_dir, quantized, tuple(results))
-    artifacts.write_json(os.path.join(out_dir, artifacts.RESULT_FILE), result)
+    record.write_result(out_dir, result, None)
     return result

@@ -2,7 +2,8 @@
 
 train -> export -> PTQ -> QAT -> prune -> export -> prune+QAT -> Lite (x86 FP32 verified, arm INT8
 converted) -> eval of every artifact. Stage outputs go to ``<Global.output_dir>_<stage>`` and
-``<Global.save_inference_dir>_<stage>`` so nothing overwrites the FP32 baseline.
+``<Global.save_inference_dir>_<stage>`` so nothing overwrites the FP32 baseline. Each row names the
+sha256 of the artifact it scored (its first 12 hex digits in the table).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from .. import config as config_mod
-from .. import reporting
+from .. import artifacts, provenance, reporting
 from ..config import Config
 from . import eval as eval_stage
 from . import export, lite, prune, ptq, qat, train
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = [("artifact", "artifact"), ("backend", "backend"), ("top1", "top-1"), ("delta_pt", "Δ top-1 (pt)", "+.2f"),
            ("size_bytes", "params file (bytes)"), ("size_ratio", "size vs FP32", ".3f"), ("params", "params"),
-           ("flops", "FLOPs"), ("note", "note")]
+           ("flops", "FLOPs"), ("digest", "sha256"), ("note", "note")]
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,14 @@ def run(cfg: Config) -> PipelineResult:
         rows.append({"artifact": name, "backend": result.backend, "top1": result.top1,
                      "delta_pt": round(100 * (result.top1 - fp32.top1), 2), "size_bytes": result.size_bytes,
                      "size_ratio": round(result.size_bytes / fp32.size_bytes, 3), "note": note, **counts,
-                     "path": result.artifact})
+                     "path": result.artifact, "sha256": result.sha256, "digest": result.sha256[:12]})
     arm = lite_int8.targets[0]
+    arm_digest = provenance.artifact_digest(arm.nb_path)
     rows.append({"artifact": "Lite arm INT8 .nb (from QAT)", "backend": "paddle-lite-arm", "top1": None,
                  "size_bytes": arm.nb_bytes, "note": arm.note, **base, "path": arm.nb_path,
-                 "optimized_ops": arm.optimized_ops})
+                 "optimized_ops": arm.optimized_ops, "sha256": arm_digest, "digest": arm_digest[:12]})
     markdown = reporting.markdown_table(rows, COLUMNS)
-    out_dir = os.path.join(g.output_dir, "pipeline")
+    out_dir = artifacts.pipeline_dir(g.output_dir)
     md_path, json_path = reporting.write_report(out_dir, "summary", markdown, {
         "rows": rows, "fp32_top1": fp32.top1, "flops_reduction_pruned": pruned.flops_reduction,
         "train_seconds": trained.seconds})

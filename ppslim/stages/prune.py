@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, replace
 
-from .. import artifacts, data, engine, models
+from .. import artifacts, data, engine, models, provenance
 from ..config import Config
 from ..errors import PpslimError
 from ..pruning import prune, ratios_for
@@ -36,6 +35,11 @@ def run(cfg: Config) -> PruneResult:
     data.check_dataset(cfg, "Train")
     data.check_dataset(cfg, "Eval")
     runtime = engine.setup_runtime(cfg)
+    run_dir = artifacts.model_dir(g.output_dir, arch.name)
+    record = provenance.Record(cfg, "prune", g.pretrained_model)
+    if runtime.is_main and not engine.resolve_resume(g.checkpoints, run_dir):
+        record.guard(run_dir, "Global.output_dir", whole_folder=False)
+        provenance.clear_run(run_dir)
     if g.pretrained_model:
         model, states = load_trained_model(cfg, artifacts.strip_suffix(g.pretrained_model), "Global.pretrained_model")
         if states.get("quant") or states.get("prune_plan"):
@@ -51,7 +55,6 @@ def run(cfg: Config) -> PruneResult:
     log.info("FLOPs %d -> %d (-%.1f%%), params %d -> %d", flops_before, flops_after,
              100 * (1 - flops_after / flops_before), params_before, params_after)
     top1_before = engine.evaluate(model, data.build_loader(cfg, "Eval", shuffle=False), cfg).get("top1", 0.0)
-    run_dir = artifacts.model_dir(g.output_dir, arch.name)
     lr = cfg.Optimizer.lr
     if prune_cfg.finetune_lr is not None:
         lr = replace(lr, learning_rate=prune_cfg.finetune_lr, warmup_epoch=0)
@@ -61,5 +64,5 @@ def run(cfg: Config) -> PruneResult:
                          params_after, round(1 - flops_after / flops_before, 4), top1_before, fitted.best_top1,
                          fitted.epochs_run, fitted.seconds)
     if runtime.is_main:
-        artifacts.write_json(os.path.join(run_dir, artifacts.RESULT_FILE), result)
+        record.write_result(run_dir, result, fitted.best_model)
     return result

@@ -1,9 +1,14 @@
 """``ppslim ptq``: post-training static quantization of ANY Paddle inference model.
 
 Input: ``Slim.ptq.model_dir`` / ``Global.inference_model_dir`` / ``Global.save_inference_dir`` (first
-set wins) holding ``model_filename`` + ``params_filename``. Output:
-``<that dir>/quant_post_static_model/`` with ``inference.pdmodel/.pdiparams``, verified against the
-FP32 model on real images before it is kept.
+set wins): a folder holding one ``*.pdmodel`` + ``*.pdiparams`` pair (PaddleClas's ``inference.*``,
+``paddle.jit.save``'s ``model.*``), or a ``.pdmodel`` file; ``Slim.ptq.model_filename`` /
+``params_filename`` pick a pair in a folder that holds several. Calibration images:
+``Slim.ptq.calib_dir`` (images without labels) or ``DataLoader.Train``; ``DataLoader.Eval`` is
+optional. Output: ``Slim.ptq.output_dir``, default ``<model folder>/quant_post_static_model/``, with
+``inference.pdmodel/.pdiparams``, verified against the FP32 model on real images before it is kept.
+Without a ``Slim.ptq`` section (a plain PaddleClas model config, as in PaddleClas's PTQ tutorial)
+the :class:`~ppslim.config.PtqConfig` defaults are used.
 """
 from __future__ import annotations
 
@@ -13,13 +18,18 @@ import os
 import time
 from dataclasses import dataclass
 
-from .. import artifacts, data
-from ..config import Config, InferenceBackend
+import numpy as np
+
+from .. import artifacts, data, provenance
+from ..config import Config, InferenceBackend, PtqConfig
+from ..data.transforms import build_transforms
 from ..errors import ConfigError, PpslimError
-from ..inference_model import model_outputs, save_verified, verification_images
+from ..inference_model import model_outputs, save_verified
 from ..predict import QUANT_OPS, Agreement, read_program_ops
 
 log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,86 @@ class PtqResult:
     seconds: float
 
 
-def source_dir(cfg: Config) -> str:
-    return cfg.Global.inference_model_dir or cfg.Global.save_inference_dir
+def settings(cfg: Config) -> PtqConfig:
+    """``Slim.ptq``, or the defaults (logged) for a config without it."""
+    if cfg.Slim.ptq is not None:
+        return cfg.Slim.ptq
+    ptq = PtqConfig()
+    log.info("no Slim.ptq in the config: PTQ with the defaults algo=%s, batch_size=%d, batch_nums=%d, "
+             "hist_percent=%s (set Slim.ptq.* to change them)", ptq.algo.value, ptq.batch_size, ptq.batch_nums,
+             ptq.hist_percent)
+    return ptq
+
+
+def source(cfg: Config, ptq: PtqConfig) -> tuple[str, str]:
+    """(FP32 model folder or file, the config key it came from)."""
+    if ptq.model_dir:
+        return ptq.model_dir, "Slim.ptq.model_dir"
+    if cfg.Global.inference_model_dir:
+        return cfg.Global.inference_model_dir, "Global.inference_model_dir"
+    return cfg.Global.save_inference_dir, "Global.save_inference_dir"
+
+
+def model_files(cfg: Config, ptq: PtqConfig) -> tuple[str, str]:
+    src, key = source(cfg, ptq)
+    return artifacts.inference_files(src, ptq.model_filename, ptq.params_filename, key=key,
+                                     hint=f"Slim.ptq.model_filename / Slim.ptq.params_filename, or "
+                                          f"{key}=<folder>/<name>.pdmodel")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The calibration images (paths, no labels needed) and their preprocessing, with the keys they came from."""
+    files: tuple[str, ...]
+    transform: object
+    key: str
+    transform_key: str
+
+    def load(self, idx: int) -> np.ndarray:
+        with open(self.files[idx], "rb") as f:
+            return np.asarray(self.transform(f.read()), dtype="float32")
+
+    def images(self, count: int) -> np.ndarray:
+        return np.stack([self.load(i) for i in range(min(count, len(self.files)))])
+
+
+def image_files(folder: str, key: str) -> tuple[str, ...]:
+    if not os.path.isdir(folder):
+        raise ConfigError(key, f"image folder not found: {folder!r}")
+    files = sorted(os.path.join(root, n) for root, _, names in os.walk(folder) for n in names
+                   if n.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise ConfigError(key, f"{folder!r} holds no {'/'.join(IMAGE_EXTENSIONS)} images")
+    return tuple(files)
+
+
+def calibration(cfg: Config, ptq: PtqConfig) -> Calibration:
+    """``Slim.ptq.calib_dir`` (preprocessed like Infer images) when set, else the ``DataLoader.Train`` split."""
+    if ptq.calib_dir:
+        files = image_files(ptq.calib_dir, "Slim.ptq.calib_dir")
+        candidates = [("Infer.transforms", cfg.Infer.transforms if cfg.Infer else ())]
+        candidates += [(f"DataLoader.{m}.dataset.transform_ops", getattr(cfg.DataLoader, m).dataset.transform_ops)
+                       for m in ("Eval", "Train") if getattr(cfg.DataLoader, m) is not None]
+        for key, ops in candidates:
+            if ops:
+                return Calibration(files, build_transforms(ops, key), "Slim.ptq.calib_dir", key)
+        raise ConfigError("Infer.transforms", "Slim.ptq.calib_dir needs the preprocessing of its images: "
+                          "set Infer.transforms (e.g. DecodeImage, ResizeImage, NormalizeImage, ToCHWImage)")
+    if cfg.DataLoader.Train is None:
+        raise ConfigError("DataLoader.Train", "PTQ needs calibration images: set DataLoader.Train (a labelled "
+                          "split) or Slim.ptq.calib_dir (a folder of images, no labels)")
+    key = "DataLoader.Train.dataset.transform_ops"
+    files = tuple(path for path, _ in data.check_dataset(cfg, "Train"))
+    return Calibration(files, build_transforms(cfg.DataLoader.Train.dataset.transform_ops, key),
+                       "DataLoader.Train.dataset", key)
+
+
+def verification_images(cfg: Config, calib: Calibration) -> np.ndarray:
+    """``DataLoader.Eval`` images when the config has them, else the first calibration images."""
+    if cfg.DataLoader.Eval is not None:
+        images, _ = data.real_images(cfg, cfg.Global.verify_images)
+        return images
+    return calib.images(cfg.Global.verify_images)
 
 
 @contextlib.contextmanager
@@ -75,43 +163,43 @@ def feed_signature(model_file: str) -> tuple[str, list]:
     return feeds[0], list(block.find_var(feeds[0].encode()).shape())
 
 
-def check_sample_shape(cfg: Config, feed_name: str, feed_shape: list) -> list:
-    """The Train transforms' output shape, checked against the model's input before any work."""
-    sample_shape = list(data.real_images(cfg, 1, "Train")[0].shape[1:])
+def check_sample_shape(calib: Calibration, feed_name: str, feed_shape: list) -> list:
+    """The calibration transforms' output shape, checked against the model's input before any work."""
+    sample_shape = list(calib.load(0).shape)
     expected = list(feed_shape[1:])
     if len(expected) != len(sample_shape) or any(e > 0 and e != s for e, s in zip(expected, sample_shape)):
-        raise ConfigError("DataLoader.Train.dataset.transform_ops",
+        raise ConfigError(calib.transform_key,
                           f"produce images of shape {sample_shape}, the model's input {feed_name!r} wants {expected}")
     return sample_shape
 
 
-def calibration_loader(cfg: Config, feed_name: str, feed_shape: list, batch_size: int):
-    """A real ``paddle.io.DataLoader`` with ``feed_list`` over the Train split, as quant_post_static wants."""
+def calibration_loader(calib: Calibration, feed_name: str, feed_shape: list, batch_size: int):
+    """A real ``paddle.io.DataLoader`` with ``feed_list`` over the calibration images, as quant_post_static wants."""
     import paddle
 
-    sample_shape = check_sample_shape(cfg, feed_name, feed_shape)
-    dataset = data.build_loader(cfg, "Train", shuffle=False).dataset
+    sample_shape = check_sample_shape(calib, feed_name, feed_shape)
 
     class Images(paddle.io.Dataset):
         def __len__(self):
-            return len(dataset)
+            return len(calib.files)
 
         def __getitem__(self, idx):
-            return (dataset[idx][0],)
+            return (calib.load(idx),)
 
     image = paddle.static.data(name=feed_name, shape=[None, *sample_shape], dtype="float32")
     return paddle.io.DataLoader(Images(), feed_list=[image], places=paddle.CPUPlace(), batch_size=batch_size,
-                                shuffle=False, drop_last=False, return_list=False), len(dataset)
+                                shuffle=False, drop_last=False, return_list=False), len(calib.files)
 
 
-def explain_failure(exe, model_dir: str, ptq, loader, error: Exception) -> Exception:
+def explain_failure(exe, model_file: str, params_file: str, loader, error: Exception) -> Exception:
     """quant_post_static swallows the first error behind a bare ``except`` and then fails with an
     unrelated one. Only after a failure (so a good run pays nothing), run the FP32 program on one
     calibration batch: if that fails, its error is the one the user needs."""
     import paddle
 
-    program, _, fetches = paddle.static.load_inference_model(model_dir, exe, model_filename=ptq.model_filename,
-                                                             params_filename=ptq.params_filename)
+    program, _, fetches = paddle.static.load_inference_model(
+        os.path.dirname(model_file), exe, model_filename=os.path.basename(model_file),
+        params_filename=os.path.basename(params_file))
     try:
         exe.run(program, feed=next(iter(loader)), fetch_list=fetches)
     except Exception as first:
@@ -120,19 +208,19 @@ def explain_failure(exe, model_dir: str, ptq, loader, error: Exception) -> Excep
     return error
 
 
-def quantize(cfg: Config, src: str, out_dir: str, calib: dict) -> None:
-    """Calibrate on the Train split and write the quantized model into ``out_dir``.
+def quantize(ptq: PtqConfig, model_file: str, params_file: str, calib_set: Calibration, out_dir: str,
+             calib: dict) -> None:
+    """Calibrate on ``calib_set`` and write the quantized model into ``out_dir``.
 
     ``calib`` receives the numbers of batches and images actually used.
     """
     import paddle
     from paddleslim.quant import quant_post_static
 
-    ptq = cfg.Slim.ptq
-    feed_name, feed_shape = feed_signature(os.path.join(src, ptq.model_filename))
+    feed_name, feed_shape = feed_signature(model_file)
     with static_programs():
         exe = paddle.static.Executor(paddle.CPUPlace())
-        loader, available = calibration_loader(cfg, feed_name, feed_shape, ptq.batch_size)
+        loader, available = calibration_loader(calib_set, feed_name, feed_shape, ptq.batch_size)
         calib["batches"] = min(ptq.batch_nums, len(loader))
         calib["images"] = min(available, calib["batches"] * ptq.batch_size)
         if calib["images"] < ptq.batch_nums * ptq.batch_size:
@@ -142,33 +230,36 @@ def quantize(cfg: Config, src: str, out_dir: str, calib: dict) -> None:
                  calib["batches"], ptq.batch_size, ptq.onnx_format)
         try:
             quant_post_static(
-                executor=exe, model_dir=src, quantize_model_path=out_dir, data_loader=loader,
-                model_filename=ptq.model_filename, params_filename=ptq.params_filename,
+                executor=exe, model_dir=os.path.dirname(model_file), quantize_model_path=out_dir, data_loader=loader,
+                model_filename=os.path.basename(model_file), params_filename=os.path.basename(params_file),
                 save_model_filename=artifacts.MODEL_FILE, save_params_filename=artifacts.PARAMS_FILE,
                 batch_size=ptq.batch_size, batch_nums=calib["batches"], algo=ptq.algo.value,
                 hist_percent=ptq.hist_percent, weight_quantize_type=ptq.weight_quantize_type,
                 onnx_format=ptq.onnx_format, quantizable_op_type=list(ptq.quantizable_op_type),
                 skip_tensor_list=list(ptq.skip_tensor_list) or None)
         except Exception as e:
-            raise explain_failure(exe, src, ptq, loader, e) from e
+            raise explain_failure(exe, model_file, params_file, loader, e) from e
 
 
 def run(cfg: Config) -> PtqResult:
-    g, ptq = cfg.Global, cfg.require("Slim.ptq")
-    src = source_dir(cfg)
-    key = "Global.inference_model_dir" if g.inference_model_dir else "Global.save_inference_dir"
-    model_file, params_file = artifacts.inference_files(src, ptq.model_filename, ptq.params_filename, key)
+    g, ptq = cfg.Global, settings(cfg)
+    model_file, params_file = model_files(cfg, ptq)
+    src = os.path.dirname(model_file)
     read_program_ops(model_file)  # "not a Paddle model" fails here, before any data work
-    data.check_dataset(cfg, "Train")
-    check_sample_shape(cfg, *feed_signature(model_file))
-    images = verification_images(cfg)
+    calib_set = calibration(cfg, ptq)
+    check_sample_shape(calib_set, *feed_signature(model_file))
+    out_dir = ptq.output_dir or artifacts.ptq_dir(src)
+    if os.path.abspath(out_dir) == os.path.abspath(src):
+        raise ConfigError("Slim.ptq.output_dir", f"{out_dir!r} is the FP32 model's own folder; choose another")
+    record = provenance.Record(cfg, "ptq", model_file)
+    record.guard(out_dir, "Slim.ptq.output_dir")
+    images = verification_images(cfg, calib_set)
     reference = model_outputs(cfg, model_file, params_file, images, InferenceBackend.ONEDNN)
-    out_dir = artifacts.ptq_dir(src)
     t0 = time.perf_counter()
     calib = {}
 
     def save(tmp_dir: str) -> None:
-        quantize(cfg, src, tmp_dir, calib)
+        quantize(ptq, model_file, params_file, calib_set, tmp_dir, calib)
 
     saved = save_verified(cfg, out_dir, save, reference, f"PTQ ({ptq.algo.value})", images=images,
                           min_cosine=g.verify_int8_min_cosine, min_agreement=g.verify_int8_min_top1_agreement)
@@ -177,6 +268,5 @@ def run(cfg: Config) -> PtqResult:
     result = PtqResult(src, saved.model_dir, ptq.algo.value, ptq.onnx_format, calib["batches"], calib["images"],
                        fp32_bytes, saved.params_bytes, round(saved.params_bytes / fp32_bytes, 4), quant_ops,
                        saved.backend, saved.agreement, round(time.perf_counter() - t0, 2))
-    artifacts.write_json(os.path.join(out_dir, artifacts.RESULT_FILE), result)
+    record.write_result(out_dir, result, out_dir)
     return result
-

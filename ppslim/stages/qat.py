@@ -5,7 +5,7 @@ import logging
 import os
 from dataclasses import dataclass, replace
 
-from .. import artifacts, data, engine, models
+from .. import artifacts, data, engine, models, provenance
 from ..config import Config, LrConfig
 from ..inference_model import input_spec, save_verified, verification_images
 from ..predict import Agreement, dygraph_predictor, predict_all, read_program_ops, QUANT_OPS
@@ -58,10 +58,16 @@ def run(cfg: Config) -> QatResult:
         log.warning("QAT without Global.pretrained_model trains from random weights; QAT is meant to "
                     "fine-tune a trained FP32 model")
         model, states = models.build_model(arch), {}
+    run_dir = artifacts.model_dir(g.output_dir, arch.name)
+    record = provenance.Record(cfg, "qat", g.pretrained_model)
+    fresh = not engine.resolve_resume(g.checkpoints, run_dir)
+    if fresh and runtime.is_main:
+        record.guard(run_dir, "Global.output_dir", whole_folder=False)
+        record.guard(g.save_inference_dir, "Global.save_inference_dir")
+        provenance.clear_run(run_dir)
     settings = quant_settings(quant)
     quanter = wrap_for_qat(model, settings)
     epochs, lr = derived_schedule(cfg) if quant.derive_from_train else (g.epochs, cfg.Optimizer.lr)
-    run_dir = artifacts.model_dir(g.output_dir, arch.name)
     fitted = engine.fit(model, cfg, runtime, run_dir, epochs=epochs, lr=lr, resume=g.checkpoints,
                         before_save=sync_qat_state,
                         extra_state={"quant": settings, "prune_plan": states.get("prune_plan")})
@@ -78,5 +84,6 @@ def run(cfg: Config) -> QatResult:
     result = QatResult(run_dir, saved.model_dir, settings["name"], quanter.wrapped_layers, fitted.epochs_run,
                        lr.learning_rate, fitted.best_top1, saved.params_bytes, quant_ops, saved.backend,
                        saved.agreement, fitted.seconds)
-    artifacts.write_json(os.path.join(run_dir, artifacts.RESULT_FILE), result)
+    record.write_result(saved.model_dir, result, saved.model_dir)
+    record.write_result(run_dir, result, fitted.best_model)
     return result

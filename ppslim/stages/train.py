@@ -1,10 +1,9 @@
 """``ppslim train``: the FP32 baseline."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from .. import artifacts, data, engine, models
+from .. import artifacts, data, engine, models, provenance
 from ..config import Config
 from ..errors import ConfigError
 
@@ -47,6 +46,10 @@ def run(cfg: Config) -> TrainResult:
     runtime = engine.setup_runtime(cfg)
     model = models.build_model(arch)
     run_dir = artifacts.model_dir(cfg.Global.output_dir, arch.name)
+    record = provenance.Record(cfg, "train", cfg.Global.pretrained_model)
+    if runtime.is_main and not engine.resolve_resume(cfg.Global.checkpoints, run_dir):
+        record.guard(run_dir, "Global.output_dir", whole_folder=False)
+        provenance.clear_run(run_dir)
     if cfg.Global.pretrained_model and not engine.resolve_resume(cfg.Global.checkpoints, run_dir):
         models.load_weights(model, cfg.Global.pretrained_model)
     fitted = engine.fit(model, cfg, runtime, run_dir, resume=cfg.Global.checkpoints)
@@ -55,5 +58,5 @@ def run(cfg: Config) -> TrainResult:
                          final_metrics=fitted.final_metrics, params=models.count_params(model),
                          flops=models.count_flops(model, cfg.Global.image_shape), seconds=fitted.seconds)
     if runtime.is_main:
-        artifacts.write_json(os.path.join(run_dir, artifacts.RESULT_FILE), result)
+        record.write_result(run_dir, result, fitted.best_model)
     return result

@@ -124,7 +124,7 @@ def test_ptq_bad_inputs_fail_fast_and_leave_nothing(tmp_path, trained_model, mak
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ConfigError, match=r"Global.inference_model_dir: .* has no inference.pdmodel"):
+    with pytest.raises(ConfigError, match=r"Global.inference_model_dir: .* has no \*.pdmodel / \*.pdiparams \(found: nothing\)"):
         ptq.run(make_config(f"Global.inference_model_dir={empty}", *PTQ))
     fake = tmp_path / "fake"
     fake.mkdir()

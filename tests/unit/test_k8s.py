@@ -24,7 +24,8 @@ from tests.conftest import REPO, run_cli
 
 K8S_VERSION = "1.30.0"  # pinned: oldest minor still commonly deployed; Indexed Jobs and job-name labels are GA
 CRD = REPO / "tests" / "data" / "kubeflow.org_paddlejobs.v1.9.0.yaml"  # upstream Kubeflow training-operator v1.9.0 CRD, vendored
-CONFIGS = {stage: str(REPO / "configs" / "digits" / f"{stage}.yaml") for stage in ("train", "qat", "prune")}
+CONFIGS = {stage: str(REPO / "configs" / "digits" / f"{stage}.yaml") for stage in ("train", "qat", "prune", "ptq")}
+CONFIGS.update(export=CONFIGS["train"], eval=CONFIGS["train"])
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
                                    reason="kubectl not installed (Debian: kubernetes-client)")
 
@@ -82,7 +83,7 @@ def paddlejob_schema() -> dict:
 @pytest.mark.parametrize("stage,nnodes,gpus", [("train", 1, 0), ("qat", 2, 0), ("qat", 4, 8), ("prune", 3, 1)])
 def test_rendered_job_objects_pass_strict_schema(stage, nnodes, gpus):
     objects = render(stage, nnodes, gpus)
-    assert [o["kind"] for o in objects] == ["PersistentVolumeClaim"] * 2 + ["ConfigMap", "Service", "Job"]
+    assert [o["kind"] for o in objects] == ["ConfigMap", "Service", "Job"]  # claims come from k8s/volumes
     strict_k8s(objects)
 
 
@@ -94,7 +95,8 @@ def test_rendered_file_passes_kubernetes_validate_cli(tmp_path):
     cli = os.path.join(os.path.dirname(sys.executable), "kubernetes-validate")
     check = subprocess.run([cli, "--strict", "-k", K8S_VERSION, str(out)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.count("passed") == 5
+    assert check.stdout.count("passed") == 3
+    assert "PersistentVolumeClaim" not in out.read_text()
 
 
 def test_paddlejob_matches_the_kubeflow_crd(paddlejob_schema):
@@ -188,6 +190,11 @@ def test_configmap_holds_the_validated_config():
     (dict(stage="qat", nnodes=2, image="   "), "--image"),
     (dict(stage="qat", nnodes=2, image="img", kind="mpijob"), "--kind"),
     (dict(stage="qat", nnodes=2, image="img", name="Bad_Name"), "--name"),
+    (dict(stage="ptq", nnodes=2, image="img"), "--nnodes"),
+    (dict(stage="ptq", nnodes=1, image="img", kind="paddlejob"), "--kind"),
+    (dict(stage="qat", nnodes=2, image="img", memory="16 GB"), "--memory"),
+    (dict(stage="qat", nnodes=2, image="img", shm_size="lots"), "--shm-size"),
+    (dict(stage="qat", nnodes=2, image="img", image_pull_secrets=("Bad Secret",)), "--image-pull-secret"),
 ])
 def test_bad_arguments_are_refused(args, key):
     with pytest.raises(ConfigError) as info:
@@ -199,6 +206,7 @@ def test_bad_arguments_are_refused(args, key):
     ("Global.output_dir=/data/out", "Global.output_dir"),
     ("Global.save_inference_dir=../inference", "Global.save_inference_dir"),
     ("DataLoader.Train.dataset.image_root=/mnt/digits", "DataLoader.Train.dataset.image_root"),
+    ("Slim.ptq.calib_dir=/mnt/my_images", "Slim.ptq.calib_dir"),
 ])
 def test_config_paths_off_the_volumes_are_refused(override, key):
     with pytest.raises(ConfigError) as info:
@@ -306,3 +314,100 @@ def test_kustomize_volumes_are_shared_claims():
     claims = kustomize("volumes")
     strict_k8s(claims)
     assert [c["metadata"]["name"] for c in claims] == ["ppslim-dataset", "ppslim-output"]
+
+
+# ------------------------------------------------------------------------------- own objects only, sizes from flags
+def kube_keys(objects) -> set:
+    """What ``kubectl delete -f`` deletes: every (kind, namespace, name) in the file."""
+    return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects}
+
+
+def test_deleting_a_job_file_removes_only_that_jobs_objects(tmp_path):
+    files = {}
+    for stage, nnodes in (("qat", 2), ("prune", 2), ("ptq", 1)):
+        out = tmp_path / f"{stage}.yaml"
+        proc = run_cli("k8s", "render", "--stage", stage, "--nnodes", str(nnodes), "--image", "ppslim:cpu",
+                       "-c", CONFIGS[stage], "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        files[stage] = list(yaml.safe_load_all(out.read_text()))
+    shared = {("PersistentVolumeClaim", None, name) for name in ("ppslim-dataset", "ppslim-output")}
+    assert shared == kube_keys(kustomize_or_file("volumes"))
+    for stage, objects in files.items():
+        keys = kube_keys(objects)
+        assert not keys & shared, f"kubectl delete -f {stage}.yaml would delete the shared claims"
+        assert all(name.startswith(f"ppslim-{stage}") for _, _, name in keys), keys
+        assert {o["metadata"]["labels"]["app.kubernetes.io/instance"] for o in objects} == {f"ppslim-{stage}"}
+        for other, other_objects in files.items():
+            if other != stage:
+                assert not keys & kube_keys(other_objects), (stage, other)
+        pod = pod_spec(objects[-1])
+        claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+        assert claims == {"ppslim-dataset", "ppslim-output"}  # referenced, not owned
+
+
+def kustomize_or_file(path: str) -> list[dict]:
+    """``k8s/<path>`` built with kubectl when installed, else its plain resource files."""
+    if shutil.which("kubectl"):
+        return kustomize(path)
+    with open(REPO / "k8s" / path / "pvc.yaml", encoding="utf-8") as f:
+        return [o for o in yaml.safe_load_all(f) if o]
+
+
+def test_pod_resources_and_scheduling_come_from_flags(tmp_path):
+    out = tmp_path / "qat.yaml"
+    proc = run_cli("k8s", "render", "--stage", "qat", "--nnodes", "2", "--gpus-per-node", "1",
+                   "--image", "registry.example.com/ppslim:gpu", "-c", CONFIGS["qat"], "--out", str(out),
+                   "--cpu", "8", "--memory", "32Gi", "--shm-size", "8Gi", "--node-selector", "pool=gpu-a100",
+                   "--node-selector", "zone=b", "--toleration", "dedicated=ml:NoSchedule", "--toleration", "spot",
+                   "--image-pull-secret", "regcred", "--priority-class", "batch-high")
+    assert proc.returncode == 0, proc.stderr
+    cli = os.path.join(os.path.dirname(sys.executable), "kubernetes-validate")
+    check = subprocess.run([cli, "--strict", "-k", K8S_VERSION, str(out)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    job = by_kind(yaml.safe_load_all(out.read_text()))["Job"]
+    pod, c = pod_spec(job), container(job)
+    assert c["resources"] == {"requests": {"cpu": "8", "memory": "32Gi"},
+                              "limits": {"memory": "32Gi", "nvidia.com/gpu": 1}}
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}} in pod["volumes"]
+    assert pod["nodeSelector"] == {"pool": "gpu-a100", "zone": "b"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+                                  {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"},
+                                  {"key": "spot", "operator": "Exists"}]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}] and pod["priorityClassName"] == "batch-high"
+    # without the flags: today's sizes, nothing else scheduled
+    plain = render("qat", 2, 0)[-1]
+    assert container(plain)["resources"] == {"requests": {"cpu": "4", "memory": "16Gi"}, "limits": {"memory": "16Gi"}}
+    assert not {"nodeSelector", "tolerations", "imagePullSecrets", "priorityClassName"} & pod_spec(plain).keys()
+
+
+@pytest.mark.parametrize("stage", ["ptq", "export", "eval"])
+def test_single_pod_stages_render_a_plain_job(stage):
+    objects = render(stage, 1, 0)
+    assert [o["kind"] for o in objects] == ["ConfigMap", "Job"]
+    strict_k8s(objects)
+    job = objects[-1]
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 1 and "completionMode" not in job["spec"]
+    c = container(job)
+    assert c["command"] == ["python", "-m", "ppslim", "$(PPSLIM_STAGE)", "-c", k8s.CONFIG_PATH]
+    assert env_of(c)["PPSLIM_STAGE"] == stage and "ports" not in c
+
+
+def test_ptq_job_on_a_gpu_node_renders_and_validates(tmp_path):
+    out = tmp_path / "ptq.yaml"
+    proc = run_cli("k8s", "render", "--stage", "ptq", "--gpus-per-node", "1", "--image", "r.example.com/ppslim:gpu",
+                   "-c", CONFIGS["ptq"], "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    cli = os.path.join(os.path.dirname(sys.executable), "kubernetes-validate")
+    check = subprocess.run([cli, "--strict", "-k", K8S_VERSION, str(out)], capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout.count("passed") == 2, check.stdout + check.stderr
+    cfg = yaml.safe_load(by_kind(yaml.safe_load_all(out.read_text()))["ConfigMap"]["data"]["config.yaml"])
+    assert cfg["Global"]["device"] == "gpu" and cfg["Slim"]["ptq"]["algo"] == "hist"
+
+
+def test_image_is_required_in_one_line(tmp_path):
+    proc = run_cli("k8s", "render", "--stage", "qat", "--nnodes", "2", "-c", CONFIGS["qat"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: --image: required")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    make = subprocess.run(["make", "-n", "k8s-render"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert "--image= " in make.stdout  # no default tag a cluster could not pull: the CLI refuses the empty one
