@@ -306,8 +306,15 @@ class DataSectionConfig:
     dataset: DatasetConfig = DatasetConfig()
     sampler: SamplerConfig = SamplerConfig()
     loader: LoaderConfig = LoaderConfig()
+    # PaddleClas's retrieval (ShiTu) evaluation: DataLoader.Eval.{Gallery,Query}; refused below.
+    Gallery: Optional[dict] = None
+    Query: Optional[dict] = None
 
     def validate(self, path: str) -> None:
+        for key in ("Gallery", "Query"):
+            if getattr(self, key) is not None:
+                raise ConfigError(f"{path}.{key}", "gallery/query retrieval evaluation (PaddleClas ShiTu) is not "
+                                  "supported; ppslim evaluates classifiers on DataLoader.Eval.dataset")
         multi_ds, multi_s = self.dataset.name == "MultiScaleDataset", self.sampler.name == "MultiScaleSampler"
         if multi_ds != multi_s:
             bad, key = ("dataset", self.dataset.name) if multi_ds else ("sampler", self.sampler.name)
