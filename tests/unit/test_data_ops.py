@@ -384,3 +384,22 @@ def test_paddleclas_config_shapes_validate():
     out = ops(_png(_image(300, 260)))
     assert out.shape == (224, 224, 4) and out.dtype == np.float32
     assert isinstance(build_transforms([OpSpec("DecodeImage", {})], "x").ops[0], TRANSFORMS["DecodeImage"])
+
+
+def test_loader_workers_are_seeded_from_global_seed_and_epoch(make_config):
+    """With ``num_workers`` > 0 the ops run in worker processes: their RNGs come from Global.seed,
+    the rank, the worker id and the epoch (PaddleClas's worker_init_fn plus the epoch)."""
+    from ppslim.engine import seed_everything
+
+    def first_batch(seed: int, epoch: int = 1) -> np.ndarray:
+        cfg = make_config("DataLoader.Train.loader.num_workers=2", f"Global.seed={seed}",
+                          "DataLoader.Train.dataset.transform_ops.1={RandCropImage: {size: 32}}")
+        seed_everything(seed)
+        loader = data.build_loader(cfg, "Train", shuffle=False)
+        loader.set_epoch(epoch)
+        return next(iter(loader.loader))[0].numpy()
+
+    a = first_batch(1)
+    np.testing.assert_array_equal(a, first_batch(1))
+    assert not np.array_equal(a, first_batch(2))
+    assert not np.array_equal(a, first_batch(1, epoch=2))
