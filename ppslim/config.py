@@ -349,6 +349,29 @@ class InferConfig:
     transforms: tuple[OpSpec, ...] = _ops("TRANSFORMS")
     PostProcess: PostProcessConfig = PostProcessConfig()
 
+    def validate(self, path: str) -> None:
+        """PaddleClas's inference meaning: the ops see what the previous one made (HWC after
+        DecodeImage, CHW after ToCHWImage) and the list must end in CHW for the network."""
+        if not self.transforms:
+            return
+        chw = False
+        for i, op in enumerate(self.transforms):
+            where = f"{path}.transforms.{i}.{op.name}"
+            if op.name == "DecodeImage":
+                chw = bool(_op_param(op, "channel_first", False)) and _op_param(op, "to_np", True)
+            elif op.name == "ToCHWImage":
+                if chw:
+                    raise ConfigError(where, "the image is already CHW here; remove this ToCHWImage")
+                chw = True
+            elif op.name == "NormalizeImage" and (_op_param(op, "order", "chw") == "chw") != chw:
+                order = _op_param(op, "order", "chw")
+                raise ConfigError(f"{where}.order", f"{order!r}{' (the default)' if 'order' not in op.params else ''}"
+                                  f" does not fit the {'CHW' if chw else 'HWC'} image here; set order: "
+                                  f"{'chw' if chw else repr('')}")
+        if not chw:
+            raise ConfigError(f"{path}.transforms", "must end with a CHW image for the network: add ToCHWImage "
+                              "at the end, as PaddleClas's inference configs do")
+
 
 @dataclass(frozen=True)
 class QuantConfig:

@@ -403,3 +403,14 @@ def test_loader_workers_are_seeded_from_global_seed_and_epoch(make_config):
     np.testing.assert_array_equal(a, first_batch(1))
     assert not np.array_equal(a, first_batch(2))
     assert not np.array_equal(a, first_batch(1, epoch=2))
+
+
+@pytest.mark.parametrize("override, key", [
+    ("Infer.transforms.3={CropImage: {size: 32}}", "Infer.transforms"),              # no ToCHWImage at the end
+    ("Infer.transforms.2={NormalizeImage: {scale: 1.0/255.0}}", "Infer.transforms.2.NormalizeImage.order"),
+    ("Infer.transforms.0={DecodeImage: {channel_first: true}}", "Infer.transforms.2.NormalizeImage.order"),
+])
+def test_infer_transforms_follow_the_layout(make_config, override, key):
+    with pytest.raises(ConfigError) as info:
+        make_config(override)
+    assert info.value.key_path == key, info.value
