@@ -58,6 +58,17 @@ RANDOM_OPS = [
     ("HideAndSeek", {}),
     ("ColorJitter", {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1}),
 ]
+FLOAT_OPS = [("PCALighting", {})]  # ops whose output is float32 by PaddleClas's definition
+
+
+@pytest.mark.parametrize("name, params", FLOAT_OPS)
+def test_float_augmentation_is_seeded(name, params):
+    img = _image()
+    op = build(name, **params)
+    a, b, c = run(op, img, 0), run(op, img, 0), run(op, img, 1)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c) and a.dtype == np.float32 and a.shape == img.shape
+    assert not np.array_equal(a, img.astype("float32"))
 
 
 @pytest.mark.parametrize("name, params", RANDOM_OPS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(RANDOM_OPS)])

@@ -8,7 +8,7 @@ from .base import BATCH_TRANSFORMS, TRANSFORMS
 from .normalize import parse_scale  # noqa: F401
 
 _NOT_IMPLEMENTED = "a PaddleClas op ppslim does not implement; remove it or replace it with one that ppslim has"
-for _name in ("AugMix", "CropImageAtRatio", "PCALighting", "RandAugmentV2", "RandAugmentV4", "RandCropImageV2",
+for _name in ("AugMix", "CropImageAtRatio", "RandAugmentV2", "RandAugmentV4", "RandCropImageV2",
               "RandomCropImage", "RandomRotation", "RandomRot90", "RandomGrayscale", "RandomInterpolationAugment",
               "CropWithPadding", "Pad", "Padv2", "ToTensor", "Normalize", "RandomHorizontalFlip",
               "RandomResizedCrop", "CenterCrop", "Resize", "RandomApply", "ResizeRandomCrop", "MultiScaleResize"):

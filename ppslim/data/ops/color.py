@@ -35,3 +35,24 @@ class ColorJitter:
             self._op = T.ColorJitter(**self.factors)
         was_pil = is_pil(img)
         return like_input(self._op._apply_image(to_pil(img)), was_pil)
+
+
+@TRANSFORMS.register("PCALighting")
+class PCALighting:
+    """AlexNet-style lighting noise: add ``eigvec @ (alpha * eigval)`` to every pixel's RGB, with
+    ``alpha ~ N(0, 0.1)`` per image and ImageNet's RGB eigenvalues/vectors (PaddleClas's fixed values).
+    Returns float32. As in PaddleClas, placed before ``NormalizeImage`` the offset is on the 0..255
+    scale, where it is tiny."""
+
+    ALPHASTD = 0.1
+    EIGVAL = np.array([0.2175, 0.0188, 0.0045], dtype="float32")
+    EIGVEC = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]],
+                      dtype="float32")
+
+    def __call__(self, img):
+        from .base import to_array
+
+        img = to_array(img)
+        alpha = np.random.normal(0, self.ALPHASTD, size=3).astype("float32")
+        rgb = (self.EIGVEC * (alpha * self.EIGVAL)[None, :]).sum(axis=1)
+        return img.astype("float32") + rgb.reshape(1, 1, 3)
