@@ -204,14 +204,12 @@ REFUSED_DATASETS = {
     "Cifar10": "not supported (it downloads); write the images in the ImageNetDataset layout",
     "Cifar100": "not supported (it downloads); write the images in the ImageNetDataset layout",
 }
-SAMPLERS = ("DistributedBatchSampler", "BatchSampler", "MultiScaleSampler")
+SAMPLERS = ("DistributedBatchSampler", "BatchSampler", "MultiScaleSampler", "RASampler")
 REFUSED_SAMPLERS = {
     "PKSampler": "P identities x K images per batch is for metric learning (retrieval); ppslim compresses classifiers",
     "DistributedRandomIdentitySampler": "an identity sampler for re-identification; ppslim compresses classifiers",
     "DomainShuffleBatchSampler": "a re-identification sampler (MetaBIN); ppslim compresses classifiers",
     "NaiveIdentityBatchSampler": "a re-identification sampler (MetaBIN); ppslim compresses classifiers",
-    "RASampler": "repeated augmentation (each image several times per batch) is not implemented; "
-                 "use DistributedBatchSampler",
     "MixSampler": "not supported (it pairs with MixDataset); use DistributedBatchSampler",
 }
 MULTI_SCALE_RESIZE_OPS = ("RandCropImage", "ResizeImage", "CropImage")
@@ -270,6 +268,8 @@ class SamplerConfig:
     first_bs: Optional[int] = None
     divided_factor: int = 32
     is_training: bool = True
+    # RASampler only: how many times each image is repeated (each with its own augmentation).
+    num_repeats: int = 3
 
     def validate(self, path: str) -> None:
         if self.name in REFUSED_SAMPLERS:
@@ -277,7 +277,9 @@ class SamplerConfig:
         if self.name not in SAMPLERS:
             raise ConfigError(f"{path}.name", f"{self.name!r} not in {list(SAMPLERS)}"
                               + schema.did_you_mean(self.name, SAMPLERS))
-        at_least_one(self, path, "batch_size", "first_bs", "divided_factor")
+        at_least_one(self, path, "batch_size", "first_bs", "divided_factor", "num_repeats")
+        if self.name != "RASampler" and self.num_repeats != SamplerConfig.num_repeats:
+            raise ConfigError(f"{path}.num_repeats", f"only RASampler takes num_repeats, not {self.name}")
         if self.name == "MultiScaleSampler":
             if not self.scales:
                 raise ConfigError(f"{path}.scales", "MultiScaleSampler needs a list of sizes, e.g. [224, 256, 288]")

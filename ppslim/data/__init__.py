@@ -82,7 +82,7 @@ def build_loader(cfg, mode: str, shuffle: bool | None = None, distributed: bool 
         raise ConfigError(f"{key}.dataset.transform_ops", "expected a list of ops, e.g. [DecodeImage, ...]")
     do_shuffle = sec.sampler.shuffle if shuffle is None else shuffle
     rank, world = 0, 1
-    if distributed or sec.sampler.name in ("DistributedBatchSampler", "MultiScaleSampler"):
+    if distributed or sec.sampler.name in ("DistributedBatchSampler", "MultiScaleSampler", "RASampler"):
         import paddle.distributed as dist
 
         rank, world = dist.get_rank(), max(1, dist.get_world_size())
@@ -96,7 +96,16 @@ def build_loader(cfg, mode: str, shuffle: bool | None = None, distributed: bool 
                                     seed=cfg.Global.seed, rank=rank, world_size=world)
     else:
         dataset = make_dataset(samples, build_transforms(sec.dataset.transform_ops, _ops_key(mode)))
-        if sec.sampler.name == "DistributedBatchSampler" or distributed:
+        if sec.sampler.name == "RASampler":
+            from .sampler import RASampler
+
+            sampler = RASampler(len(dataset), sec.sampler.batch_size, shuffle=do_shuffle,
+                                drop_last=sec.sampler.drop_last, num_repeats=sec.sampler.num_repeats,
+                                seed=cfg.Global.seed, rank=rank, world_size=world)
+            if len(sampler) == 0:
+                raise ConfigError(f"{key}.sampler.name", f"RASampler keeps n // 256 * 256 images per epoch; "
+                                  f"{len(dataset)} images give none")
+        elif sec.sampler.name == "DistributedBatchSampler" or distributed:
             sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=sec.sampler.batch_size,
                                                         shuffle=do_shuffle, drop_last=sec.sampler.drop_last)
         else:

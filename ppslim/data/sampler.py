@@ -61,3 +61,41 @@ class MultiScaleSampler:
                 ids += mine[:bs - len(ids)]
             start += bs
             yield [(w, h, i) for i in ids]
+
+
+class RASampler:
+    """Repeated augmentation (DeiT's sampler, as PaddleClas has it): every image index appears
+    ``num_repeats`` times in a row, the list (padded to a multiple of ``world_size``) is dealt to the
+    ranks, and each rank keeps ``floor(n // 256 * 256 / world_size)`` of its share, so an epoch
+    has about as many samples as the data set but every kept image comes ``num_repeats`` times with
+    its own augmentation. With ``shuffle``, the images are shuffled each epoch from ``seed + epoch``.
+    """
+
+    def __init__(self, n_samples: int, batch_size: int, shuffle: bool = False, drop_last: bool = False,
+                 num_repeats: int = 3, seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.n_samples, self.batch_size, self.shuffle, self.drop_last = n_samples, batch_size, shuffle, drop_last
+        self.num_repeats, self.seed, self.rank, self.world_size = num_repeats, seed, rank, world_size
+        self.per_rank = int(math.ceil(n_samples * num_repeats / world_size))
+        self.total = self.per_rank * world_size
+        self.selected = int(math.floor(n_samples // 256 * 256 / world_size))
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return (self.selected + (0 if self.drop_last else self.batch_size - 1)) // self.batch_size
+
+    def __iter__(self):
+        import numpy as np
+
+        indices = list(range(self.n_samples))
+        if self.shuffle:
+            np.random.RandomState((self.seed + self.epoch) % (2 ** 32)).shuffle(indices)
+        indices = [i for i in indices for _ in range(self.num_repeats)]
+        indices += indices[:self.total - len(indices)]
+        mine = indices[self.rank:self.total:self.world_size][:self.selected]
+        for start in range(0, len(mine), self.batch_size):
+            batch = mine[start:start + self.batch_size]
+            if len(batch) == self.batch_size or not self.drop_last:
+                yield batch

@@ -224,8 +224,8 @@ def test_bad_op_parameter_is_refused_at_load_naming_the_key(make_config, op, key
     ("DataLoader.Train.dataset.batch_transform_ops=[{FmixOperator: {}}]", "batch_transform_ops.0", "does not implement"),
     ("DataLoader.Train.dataset.name=CompCars", "name", "re-identification"),
     ("DataLoader.Train.sampler.name=PKSampler", "name", "metric learning"),
-    ("DataLoader.Train.sampler.name=RASampler", "name", "repeated augmentation"),
     ("DataLoader.Train.sampler.scales=[32]", "scales", "only MultiScaleSampler"),
+    ("DataLoader.Train.sampler.num_repeats=2", "num_repeats", "only RASampler"),
     ("DataLoader.Train.dataset.name=MultiScaleDataset", "name", "needs MultiScaleSampler"),
 ])
 def test_paddleclas_values_ppslim_does_not_do_are_refused_in_one_line(make_config, override, key, text):
@@ -425,3 +425,18 @@ def test_infer_transforms_follow_the_layout(make_config, override, key):
     with pytest.raises(ConfigError) as info:
         make_config(override)
     assert info.value.key_path == key, info.value
+
+
+def test_ra_sampler_repeats_each_image(make_config):
+    cfg = make_config("DataLoader.Train.sampler={name: RASampler, batch_size: 48, shuffle: true, drop_last: false}")
+    loader = data.build_loader(cfg, "Train")
+    loader.set_epoch(1)
+    batches = list(loader.sampler)
+    flat = [i for b in batches for i in b]
+    assert len(flat) == 1438 // 256 * 256 == 1280 and len(batches) == len(loader) == 27
+    assert flat[0] == flat[1] == flat[2] != flat[3]            # 3 repeats in a row
+    assert len(set(flat)) == pytest.approx(1280 / 3, abs=1)
+    loader.set_epoch(2)
+    assert [i for b in loader.sampler for i in b] != flat      # reshuffled per epoch
+    images, _ = next(iter(loader.loader))
+    assert list(images.shape) == [48, 3, 32, 32]
