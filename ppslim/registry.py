@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect
 
 from .errors import ConfigError
-from .schema import did_you_mean
+from .schema import did_you_mean, single_key
 
 
 class Registry(dict):
@@ -25,12 +25,9 @@ class Registry(dict):
     def check(self, entry, path: str) -> tuple[str, dict]:
         """Validate one config list item ``{Name: {params}}``: refused names, unknown names and
         parameters, missing required ones, and (``build_on_check``) the values, by building it."""
-        from .schema import single_key
-
-        if isinstance(entry, dict) and len(entry) == 1:
-            (name, _), = entry.items()
-            if name in self.refused:
-                raise ConfigError(path, f"{self.kind} {name!r} is not supported: {self.refused[name]}")
+        name = entry if isinstance(entry, str) else next(iter(entry)) if isinstance(entry, dict) and entry else None
+        if isinstance(name, str) and name in self.refused:
+            raise ConfigError(path, f"{self.kind} {name!r} is not supported: {self.refused[name]}")
         name, params = single_key(entry, path, self)
         check_params(self[name], params, f"{path}.{name}")
         if self.build_on_check:
