@@ -89,8 +89,9 @@ def build_loader(cfg, mode: str, shuffle: bool | None = None, distributed: bool 
     if sec.sampler.name == "MultiScaleSampler":
         from .sampler import MultiScaleSampler
 
-        dataset = make_multi_scale_dataset(samples, sec.dataset.transform_ops, _ops_key(mode))
-        dataset.transform_for(*_first_size(sec.sampler.scales))  # build errors surface now, not in a worker
+        dataset = make_multi_scale_dataset(samples, sec.dataset.transform_ops, _ops_key(mode),
+                                           _first_size(sec.sampler.scales))
+        dataset.transform_for(*dataset.default_size)  # build errors surface now, not in a worker
         sampler = MultiScaleSampler(len(dataset), sec.sampler.scales, sec.sampler.first_bs,
                                     sec.sampler.divided_factor, sec.sampler.is_training, shuffle=do_shuffle,
                                     seed=cfg.Global.seed, rank=rank, world_size=world)
@@ -130,8 +131,9 @@ def eval_transform(cfg, mode: str = "Eval"):
     A ``MultiScaleDataset`` split uses its first scale (``MultiScaleSampler.scales[0]``)."""
     sec = section(cfg, mode)
     if sec.dataset.name == "MultiScaleDataset":
-        ds = make_multi_scale_dataset([], sec.dataset.transform_ops, _ops_key(mode))
-        return DatasetTransform(ds.transform_for(*_first_size(sec.sampler.scales)))
+        size = _first_size(sec.sampler.scales)
+        ds = make_multi_scale_dataset([], sec.dataset.transform_ops, _ops_key(mode), size)
+        return DatasetTransform(ds.transform_for(*size))
     return DatasetTransform(build_transforms(sec.dataset.transform_ops, _ops_key(mode)))
 
 

@@ -90,11 +90,12 @@ class ImageNetDataset:
 class MultiScaleDataset(ImageNetDataset):
     """PaddleClas's ``MultiScaleDataset``: indexed by ``(w, h, index)`` from ``MultiScaleSampler``;
     every RandCropImage/ResizeImage/CropImage op gets ``size: [w, h]`` for that sample (ResizeImage
-    loses ``resize_short``; the ops keep their other parameters, which PaddleClas drops)."""
+    loses ``resize_short``; the ops keep their other parameters, which PaddleClas drops). A plain
+    integer index (calibration, verification) uses ``default_size``, the sampler's first scale."""
 
-    def __init__(self, samples, specs, path: str):
+    def __init__(self, samples, specs, path: str, default_size: tuple[int, int]):
         super().__init__(samples, None)
-        self.specs, self.path = tuple(specs), path
+        self.specs, self.path, self.default_size = tuple(specs), path, tuple(default_size)
         self._by_size: dict = {}
 
     def transform_for(self, w: int, h: int):
@@ -112,8 +113,10 @@ class MultiScaleDataset(ImageNetDataset):
         return self._by_size[(w, h)]
 
     def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            key = (*self.default_size, int(key))
         if not isinstance(key, (tuple, list)) or len(key) != 3:
-            raise TypeError(f"MultiScaleDataset is indexed by (w, h, index) from MultiScaleSampler, got {key!r}")
+            raise TypeError(f"MultiScaleDataset is indexed by (w, h, index) or an index, got {key!r}")
         w, h, idx = key
         self.transform = self.transform_for(w, h)
         return super().__getitem__(idx)
@@ -129,5 +132,5 @@ def make_dataset(samples, transform):
     return _as_paddle_dataset(ImageNetDataset)(samples, transform)
 
 
-def make_multi_scale_dataset(samples, specs, path: str):
-    return _as_paddle_dataset(MultiScaleDataset)(samples, specs, path)
+def make_multi_scale_dataset(samples, specs, path: str, default_size: tuple[int, int]):
+    return _as_paddle_dataset(MultiScaleDataset)(samples, specs, path, default_size)

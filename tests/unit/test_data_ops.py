@@ -346,6 +346,7 @@ def test_multi_scale_sampler_batch_shapes(make_config):
             break
     assert len(seen) > 1
     assert sum(bs for _, _, bs in loader.sampler.batches) >= len(loader.dataset)
+    assert loader.dataset[0][0].shape == (3, 32, 32)  # a plain index (PTQ calibration): the first scale
 
 
 def test_multi_scale_eval_uses_the_first_scale(make_config):
