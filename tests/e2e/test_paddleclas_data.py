@@ -105,3 +105,41 @@ def test_to_chw_in_dataset_ops_is_refused_before_training(tmp_path, make_overrid
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("error: DataLoader.Train.dataset.transform_ops.6.ToCHWImage: ") and "twice" in line
     assert not os.path.exists(tmp_path / "output")
+
+
+def test_multi_scale_training_runs(tmp_path, make_overrides):
+    """MultiScaleDataset + MultiScaleSampler (batches at 32x32 and 48x48) through ``ppslim train``."""
+    text = f"""\
+_BASE_: {DIGITS_CONFIG}
+Global:
+  epochs: 1
+Optimizer:
+  lr:
+    warmup_epoch: 0
+DataLoader:
+  Train:
+    dataset:
+      name: MultiScaleDataset
+      transform_ops:
+        - DecodeImage:
+            to_rgb: True
+            channel_first: False
+        - RandCropImage:
+            size: 32
+            scale: [0.6, 1.0]
+        - NormalizeImage:
+            scale: 1.0/255.0
+            mean: [0.5, 0.5, 0.5]
+            std: [0.5, 0.5, 0.5]
+            order: ''
+    sampler:
+      name: MultiScaleSampler
+      scales: [32, 48]
+      first_bs: 64
+      divided_factor: 16
+      is_training: True
+"""
+    proc = run_cli("train", "-c", _write(tmp_path, text), "-o", *make_overrides(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = _metrics(tmp_path)[-1]
+    assert record["epoch"] == 1 and record["top1"] >= 0.2, record  # chance is 0.1
