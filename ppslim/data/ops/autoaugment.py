@@ -337,7 +337,7 @@ def parse_rand_config(config_str, key: str) -> dict:
                 out["num_layers"] = int(value)
             elif name == "mstd":
                 out["magnitude_std"] = float(value)
-            elif name == "inc":
+            elif name == "inc":  # timm/PaddleClas test bool("0"), so there inc0 also turns it on
                 out["increasing"] = bool(int(value))
             elif name == "w":
                 if int(value) != 0:

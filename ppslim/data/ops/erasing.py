@@ -77,7 +77,9 @@ class RandomErasing:
 @TRANSFORMS.register("Cutout")
 class Cutout:
     """Cutout (DeVries & Taylor 2017): ``n_holes`` squares of side ``length`` at uniform centres
-    (clipped at the border) filled with ``fill_value`` (``none``: a random colour per hole)."""
+    (clipped at the border) filled with ``fill_value`` (``none``: a random colour per hole).
+    PaddleClas's op only stores ``fill_value`` when it is ``none`` (any other value fails at the
+    first image) and only draws when it is; ppslim fills as the parameter says."""
 
     def __init__(self, n_holes: int = 1, length: int = 112, fill_value=(0, 0, 0)):
         self.n_holes = _int_at_least(n_holes, 1, "Cutout.n_holes")
