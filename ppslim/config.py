@@ -296,19 +296,72 @@ class EmaConfig:
             raise ConfigError(f"{path}.decay", f"expected a value in (0, 1), got {self.decay}")
 
 
+DATASETS = ("ImageNetDataset", "MultiScaleDataset")
+# Dataset names in PaddleClas's configs that ppslim does not load, and why.
+REFUSED_DATASETS = {
+    "CompCars": "a vehicle re-identification dataset (PaddleClas ShiTu retrieval); ppslim compresses classifiers",
+    "VeriWild": "a vehicle re-identification dataset (PaddleClas ShiTu retrieval); ppslim compresses classifiers",
+    "MultiLabelDataset": "multi-label classification is not supported; use ImageNetDataset",
+    "LogoDataset": "a retrieval dataset; ppslim compresses classifiers",
+    "ICartoonDataset": "a retrieval dataset; ppslim compresses classifiers",
+    "Market1501": "a person re-identification dataset; ppslim compresses classifiers",
+    "MSMT17": "a person re-identification dataset; ppslim compresses classifiers",
+    "DukeMTMC": "a person re-identification dataset; ppslim compresses classifiers",
+    "MixDataset": "not supported; use ImageNetDataset",
+    "CustomLabelDataset": "not supported; use ImageNetDataset",
+    "Cifar10": "not supported (it downloads); write the images in the ImageNetDataset layout",
+    "Cifar100": "not supported (it downloads); write the images in the ImageNetDataset layout",
+}
+SAMPLERS = ("DistributedBatchSampler", "BatchSampler", "MultiScaleSampler", "RASampler")
+REFUSED_SAMPLERS = {
+    "PKSampler": "P identities x K images per batch is for metric learning (retrieval); ppslim compresses classifiers",
+    "DistributedRandomIdentitySampler": "an identity sampler for re-identification; ppslim compresses classifiers",
+    "DomainShuffleBatchSampler": "a re-identification sampler (MetaBIN); ppslim compresses classifiers",
+    "NaiveIdentityBatchSampler": "a re-identification sampler (MetaBIN); ppslim compresses classifiers",
+    "MixSampler": "not supported (it pairs with MixDataset); use DistributedBatchSampler",
+}
+MULTI_SCALE_RESIZE_OPS = ("RandCropImage", "ResizeImage", "CropImage")
+
+
+def _op_param(op: "OpSpec", key: str, default):
+    return op.params.get(key, default)
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     name: str = "ImageNetDataset"
     image_root: str = ""
     cls_label_path: str = ""
     delimiter: str = " "
+    relabel: bool = False
     transform_ops: tuple[OpSpec, ...] = _ops("TRANSFORMS")
     batch_transform_ops: tuple[OpSpec, ...] = _ops("BATCH_TRANSFORMS")
 
     def validate(self, path: str) -> None:
-        if self.name != "ImageNetDataset":
-            raise ConfigError(f"{path}.name", f"{self.name!r} not in [ImageNetDataset]"
-                              + schema.did_you_mean(self.name, ["ImageNetDataset"]))
+        if self.name in REFUSED_DATASETS:
+            raise ConfigError(f"{path}.name", f"{self.name!r} is not supported: {REFUSED_DATASETS[self.name]}")
+        if self.name not in DATASETS:
+            raise ConfigError(f"{path}.name", f"{self.name!r} not in {list(DATASETS)}"
+                              + schema.did_you_mean(self.name, DATASETS))
+        if self.relabel and self.name != "ImageNetDataset":
+            raise ConfigError(f"{path}.relabel", f"only ImageNetDataset relabels (PaddleClas's {self.name} "
+                              "takes no relabel)")
+        # PaddleClas's datasets run the ops on HWC images and transpose to CHW after the last one.
+        hwc = "the dataset runs its ops on HWC images and transposes to CHW after them (as PaddleClas's does)"
+        for i, op in enumerate(self.transform_ops):
+            where = f"{path}.transform_ops.{i}.{op.name}"
+            if op.name == "ToCHWImage":
+                raise ConfigError(where, f"{hwc}, so ToCHWImage here would transpose twice; remove it "
+                                  "(Infer.transforms keeps it)")
+            if op.name == "DecodeImage" and _op_param(op, "channel_first", False):
+                raise ConfigError(f"{where}.channel_first", f"{hwc}; use false")
+            if op.name == "NormalizeImage" and _op_param(op, "order", "chw") == "chw":
+                raise ConfigError(f"{where}.order", f"'chw' (PaddleClas's default) does not fit: {hwc}; "
+                                  "set order: ''")
+        if self.name == "MultiScaleDataset" and not any(op.name in MULTI_SCALE_RESIZE_OPS
+                                                        for op in self.transform_ops):
+            raise ConfigError(f"{path}.transform_ops", "MultiScaleDataset sets each batch's size on a "
+                              f"{'/'.join(MULTI_SCALE_RESIZE_OPS)} op; the list has none")
 
 
 @dataclass(frozen=True)
@@ -317,12 +370,39 @@ class SamplerConfig:
     batch_size: int = 64
     drop_last: bool = False
     shuffle: bool = False
+    # MultiScaleSampler only (PaddleClas's meaning): image sizes ([w, h] or int), the batch size at
+    # the first one (others keep w * h * batch constant), sizes rounded down to divided_factor.
+    scales: tuple[Union[int, tuple[int, ...]], ...] = ()
+    first_bs: Optional[int] = None
+    divided_factor: int = 32
+    is_training: bool = True
+    # RASampler only: how many times each image is repeated (each with its own augmentation).
+    num_repeats: int = 3
 
     def validate(self, path: str) -> None:
-        valid = ["DistributedBatchSampler", "BatchSampler"]
-        if self.name not in valid:
-            raise ConfigError(f"{path}.name", f"{self.name!r} not in {valid}" + schema.did_you_mean(self.name, valid))
-        at_least_one(self, path, "batch_size")
+        if self.name in REFUSED_SAMPLERS:
+            raise ConfigError(f"{path}.name", f"{self.name!r} is not supported: {REFUSED_SAMPLERS[self.name]}")
+        if self.name not in SAMPLERS:
+            raise ConfigError(f"{path}.name", f"{self.name!r} not in {list(SAMPLERS)}"
+                              + schema.did_you_mean(self.name, SAMPLERS))
+        at_least_one(self, path, "batch_size", "first_bs", "divided_factor", "num_repeats")
+        if self.name != "RASampler" and self.num_repeats != SamplerConfig.num_repeats:
+            raise ConfigError(f"{path}.num_repeats", f"only RASampler takes num_repeats, not {self.name}")
+        if self.name == "MultiScaleSampler":
+            if not self.scales:
+                raise ConfigError(f"{path}.scales", "MultiScaleSampler needs a list of sizes, e.g. [224, 256, 288]")
+            for i, s in enumerate(self.scales):
+                pair = (s, s) if isinstance(s, int) else s
+                if len(pair) != 2 or min(pair) < self.divided_factor:
+                    raise ConfigError(f"{path}.scales.{i}", f"expected an integer or [w, h] of at least "
+                                      f"divided_factor={self.divided_factor}, got {s!r}")
+            if self.first_bs is None:
+                raise ConfigError(f"{path}.first_bs", "MultiScaleSampler needs the batch size at scales[0]")
+        else:
+            defaults = SamplerConfig()
+            for key in ("scales", "first_bs", "divided_factor", "is_training"):
+                if getattr(self, key) != getattr(defaults, key):
+                    raise ConfigError(f"{path}.{key}", f"only MultiScaleSampler takes {key}, not {self.name}")
 
 
 @dataclass(frozen=True)
@@ -336,6 +416,21 @@ class DataSectionConfig:
     dataset: DatasetConfig = DatasetConfig()
     sampler: SamplerConfig = SamplerConfig()
     loader: LoaderConfig = LoaderConfig()
+    # PaddleClas's retrieval (ShiTu) evaluation: DataLoader.Eval.{Gallery,Query}; refused below.
+    Gallery: Optional[dict] = None
+    Query: Optional[dict] = None
+
+    def validate(self, path: str) -> None:
+        for key in ("Gallery", "Query"):
+            if getattr(self, key) is not None:
+                raise ConfigError(f"{path}.{key}", "gallery/query retrieval evaluation (PaddleClas ShiTu) is not "
+                                  "supported; ppslim evaluates classifiers on DataLoader.Eval.dataset")
+        multi_ds, multi_s = self.dataset.name == "MultiScaleDataset", self.sampler.name == "MultiScaleSampler"
+        if multi_ds != multi_s:
+            bad, key = ("dataset", self.dataset.name) if multi_ds else ("sampler", self.sampler.name)
+            raise ConfigError(f"{path}.{bad}.name", f"{key} needs "
+                              f"{'MultiScaleSampler' if multi_ds else 'MultiScaleDataset'} as the "
+                              f"{'sampler' if multi_ds else 'dataset'} (they pass each batch's size between them)")
 
 
 @dataclass(frozen=True)
@@ -363,6 +458,29 @@ class InferConfig:
     batch_size: int = 8
     transforms: tuple[OpSpec, ...] = _ops("TRANSFORMS")
     PostProcess: PostProcessConfig = PostProcessConfig()
+
+    def validate(self, path: str) -> None:
+        """PaddleClas's inference meaning: the ops see what the previous one made (HWC after
+        DecodeImage, CHW after ToCHWImage) and the list must end in CHW for the network."""
+        if not self.transforms:
+            return
+        chw = False
+        for i, op in enumerate(self.transforms):
+            where = f"{path}.transforms.{i}.{op.name}"
+            if op.name == "DecodeImage":
+                chw = bool(_op_param(op, "channel_first", False)) and _op_param(op, "to_np", True)
+            elif op.name == "ToCHWImage":
+                if chw:
+                    raise ConfigError(where, "the image is already CHW here; remove this ToCHWImage")
+                chw = True
+            elif op.name == "NormalizeImage" and (_op_param(op, "order", "chw") == "chw") != chw:
+                order = _op_param(op, "order", "chw")
+                raise ConfigError(f"{where}.order", f"{order!r}{' (the default)' if 'order' not in op.params else ''}"
+                                  f" does not fit the {'CHW' if chw else 'HWC'} image here; set order: "
+                                  f"{'chw' if chw else repr('')}")
+        if not chw:
+            raise ConfigError(f"{path}.transforms", "must end with a CHW image for the network: add ToCHWImage "
+                              "at the end, as PaddleClas's inference configs do")
 
 
 @dataclass(frozen=True)
@@ -580,8 +698,7 @@ def _parse_ops(raw: Any, path: str, registry_name: str) -> list:
         raise ConfigError(path, f"expected a list of {{Name: {{...}}}} items, got {raw!r}")
     specs = []
     for i, entry in enumerate(raw):
-        name, params = schema.single_key(entry, f"{path}.{i}", registry)
-        registries.check_params(registry[name], params, f"{path}.{i}.{name}")
+        name, params = registry.check(entry, f"{path}.{i}")
         specs.append({"name": name, "params": params})
     return specs
 

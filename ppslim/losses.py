@@ -20,6 +20,12 @@ class CELoss:
         self.epsilon = epsilon or 0.0
 
     def __call__(self, logits, label):
+        if isinstance(label, tuple):  # a Mixup/CutMix batch: CE against the mixed target is linear in it
+            label_a, label_b, lam = label
+            return lam * self._ce(logits, label_a) + (1.0 - lam) * self._ce(logits, label_b)
+        return self._ce(logits, label)
+
+    def _ce(self, logits, label):
         import paddle.nn.functional as F
 
         if self.epsilon > 0:

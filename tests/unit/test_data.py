@@ -130,8 +130,11 @@ def test_any_folder_in_the_layout_works(make_config, tmp_path, digits_dir):
 
 # ------------------------------------------------------------------------------- transforms
 def test_eval_transforms_give_chw_float32_of_configured_shape(make_config, digits_dir):
+    """The dataset's pipeline: the ops (HWC, no ToCHWImage in the config), then CHW, as PaddleClas's."""
     cfg = make_config()
-    transform = build_transforms(cfg.DataLoader.Eval.dataset.transform_ops, "DataLoader.Eval.dataset.transform_ops")
+    hwc = build_transforms(cfg.DataLoader.Eval.dataset.transform_ops, "DataLoader.Eval.dataset.transform_ops")
+    assert hwc((digits_dir / "images" / "0" / "0000.png").read_bytes()).shape == (32, 32, 3)
+    transform = data.eval_transform(cfg, "Eval")
     img = transform((digits_dir / "images" / "0" / "0000.png").read_bytes())
     assert img.dtype == np.float32 and img.shape == tuple(cfg.Global.image_shape) == (3, 32, 32)
     assert -1.0 <= img.min() < img.max() <= 1.0  # scale 1/255, mean 0.5, std 0.5
@@ -140,7 +143,7 @@ def test_eval_transforms_give_chw_float32_of_configured_shape(make_config, digit
 
 def test_resize_override_changes_shape(make_config, digits_dir):
     cfg = make_config("DataLoader.Eval.dataset.transform_ops.1.ResizeImage.size=[24, 20]")
-    transform = build_transforms(cfg.DataLoader.Eval.dataset.transform_ops, "ops")
+    transform = data.eval_transform(cfg, "Eval")
     assert transform((digits_dir / "images" / "1" / "0001.png").read_bytes()).shape == (3, 20, 24)  # size is [w, h]
 
 
@@ -149,7 +152,7 @@ def test_train_ops_by_paddleclas_names(digits_dir):
 
     ops = [OpSpec("DecodeImage", {"to_rgb": True}), OpSpec("ResizeImage", {"resize_short": 36}),
            OpSpec("RandCropImage", {"size": 32}), OpSpec("RandFlipImage", {"flip_code": 1}),
-           OpSpec("CropImage", {"size": 28}), OpSpec("NormalizeImage", {}), OpSpec("ToCHWImage", {})]
+           OpSpec("CropImage", {"size": 28}), OpSpec("NormalizeImage", {"order": ""}), OpSpec("ToCHWImage", {})]
     img = build_transforms(ops, "ops")((digits_dir / "images" / "2" / "0002.png").read_bytes())
     assert img.shape == (3, 28, 28) and img.dtype == np.float32
 
