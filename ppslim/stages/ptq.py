@@ -106,12 +106,14 @@ def calibration(cfg: Config, ptq: PtqConfig) -> Calibration:
     """``Slim.ptq.calib_dir`` (preprocessed like Infer images) when set, else the ``DataLoader.Train`` split."""
     if ptq.calib_dir:
         files = image_files(ptq.calib_dir, "Slim.ptq.calib_dir")
-        candidates = [("Infer.transforms", cfg.Infer.transforms if cfg.Infer else ())]
-        candidates += [(f"DataLoader.{m}.dataset.transform_ops", getattr(cfg.DataLoader, m).dataset.transform_ops)
-                       for m in ("Eval", "Train") if getattr(cfg.DataLoader, m) is not None]
-        for key, ops in candidates:
-            if ops:
-                return Calibration(files, build_transforms(ops, key), "Slim.ptq.calib_dir", key)
+        if cfg.Infer is not None and cfg.Infer.transforms:  # inference ops end in ToCHWImage
+            return Calibration(files, build_transforms(cfg.Infer.transforms, "Infer.transforms"),
+                               "Slim.ptq.calib_dir", "Infer.transforms")
+        for mode in ("Eval", "Train"):  # a split's ops run on HWC; the dataset's CHW step follows
+            split = getattr(cfg.DataLoader, mode)
+            if split is not None and split.dataset.transform_ops:
+                return Calibration(files, data.eval_transform(cfg, mode), "Slim.ptq.calib_dir",
+                                   f"DataLoader.{mode}.dataset.transform_ops")
         raise ConfigError("Infer.transforms", "Slim.ptq.calib_dir needs the preprocessing of its images: "
                           "set Infer.transforms (e.g. DecodeImage, ResizeImage, NormalizeImage, ToCHWImage)")
     if cfg.DataLoader.Train is None:
@@ -119,8 +121,7 @@ def calibration(cfg: Config, ptq: PtqConfig) -> Calibration:
                           "split) or Slim.ptq.calib_dir (a folder of images, no labels)")
     key = "DataLoader.Train.dataset.transform_ops"
     files = tuple(path for path, _ in data.check_dataset(cfg, "Train"))
-    return Calibration(files, build_transforms(cfg.DataLoader.Train.dataset.transform_ops, key),
-                       "DataLoader.Train.dataset", key)
+    return Calibration(files, data.eval_transform(cfg, "Train"), "DataLoader.Train.dataset", key)
 
 
 def verification_images(cfg: Config, calib: Calibration) -> np.ndarray:
