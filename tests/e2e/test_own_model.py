@@ -17,10 +17,10 @@ from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.e2e
 
+# PaddleClas's dataset form: HWC ops, the dataset transposes to CHW after them (no ToCHWImage)
 TRANSFORMS = [{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {"size": 32}},
               {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-                                  "order": ""}},
-              {"ToCHWImage": None}]
+                                  "order": ""}}]
 
 
 @pytest.fixture(scope="module")
