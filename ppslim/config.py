@@ -143,7 +143,7 @@ class ArchConfig:
     use_sync_bn: bool = False
     use_ml_decoder: bool = False
     # DistillationModel
-    models: tuple["SubModelConfig", ...] = ()
+    models: tuple[SubModelConfig, ...] = ()
     freeze_params_list: Optional[tuple[bool, ...]] = None
     pretrained_list: Optional[tuple[Optional[str], ...]] = None
     infer_model_name: Optional[str] = None

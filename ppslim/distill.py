@@ -83,10 +83,14 @@ class DistillationModel(nn.Layer):
     def forward(self, x):
         return {key: self.member(key)(x) for key in self.model_name_list}
 
-    def inference_network(self):
-        """The member named by ``infer_model_name`` (PaddleClas's evaluation reads ``Student`` when unset)."""
+    def inference_key(self) -> str:
+        """``infer_model_name``; when unset, ``Student`` (what PaddleClas's evaluation reads)."""
         key = self.infer_model_name or ("Student" if "Student" in self.model_name_list else None)
         if key is None:
             raise ConfigError("Arch.infer_model_name", f"name the member to evaluate and export, one of "
                               f"{self.model_name_list}")
-        return self.member(key)
+        return key
+
+    def inference_network(self):
+        """The member that is evaluated, quantized and exported."""
+        return self.member(self.inference_key())

@@ -138,13 +138,17 @@ def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
     total_loss, batches = 0.0, 0
     with paddle.no_grad():
         for images, labels in progress(loader.loader, "eval"):
-            logits = model(images)
+            outputs = model(images)
+            # A DistillationModel returns {member: logits}: loss and metrics score the deployed member
+            # (PaddleClas: "Student"); DistillationTopkAcc picks its own member from all outputs.
+            logits = outputs[eval_key(model, outputs)] if isinstance(outputs, dict) else outputs
             if loss_fn is not None:
                 total_loss += float(loss_fn(logits, labels))
                 batches += 1
             out, lab = logits.numpy(), labels.numpy()
+            every = {k: v.numpy() for k, v in outputs.items()} if isinstance(outputs, dict) else out
             for m in metrics:
-                m.update(out, lab)
+                m.update(every if getattr(m, "reads_all_outputs", False) else out, lab)
     if was_training:
         model.train()
     result = {}
@@ -153,6 +157,11 @@ def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
     if loss_fn is not None and batches:
         result["loss"] = total_loss / batches
     return result
+
+
+def eval_key(model, outputs: dict) -> str:
+    """The member of a distillation model's outputs that evaluation scores."""
+    return model.inference_key()
 
 
 # ------------------------------------------------------------------------------- checkpoints

@@ -9,6 +9,7 @@ checkpoint that does not match the network is an error, never a silent skip.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import logging
@@ -119,7 +120,7 @@ def check_arch(arch: ArchConfig, path: str = "Arch") -> None:
     from . import zoo
 
     if arch.name not in zoo.names():
-        known = [*ARCHS, *zoo.names(), DISTILLATION]
+        known = [*ARCHS, *sorted(zoo.names()), DISTILLATION]
         raise ConfigError(f"{path}.name", f"{arch.name!r} is not a PaddleClas backbone (paddleclas "
                           f"{_paddleclas_version()}) nor one of [{', '.join(ARCHS)}, {DISTILLATION}]"
                           + did_you_mean(arch.name, known))
@@ -190,11 +191,27 @@ def _build_zoo(arch: ArchConfig):
     if "pretrained" in inspect.signature(builder).parameters:
         kwargs["pretrained"] = False
     try:
-        return builder(**kwargs)
+        with _own_parameter_names():
+            return builder(**kwargs)
     except TypeError as e:  # a keyword the builder sets itself (MobileNetV3_large_x1_0 fixes scale)
         if "keyword argument" not in str(e):
             raise
         raise ConfigError("Arch", f"PaddleClas's {arch.name} refused the keyword arguments: {e}") from None
+
+
+@contextlib.contextmanager
+def _own_parameter_names():
+    """Many of PaddleClas's older networks name their parameters (``conv1_weights``), and dygraph Paddle
+    refuses a name it has seen before in the process, so the second DPN68 a process builds (pipeline,
+    bench, a teacher and a student) would fail. Each build gets its own name checker; automatic names
+    still come from the process-wide generator, so they stay unique."""
+    from paddle.base import unique_name
+
+    old_generator, old_checker = unique_name.switch(unique_name.generator, unique_name.DygraphParameterNameChecker())
+    try:
+        yield
+    finally:
+        unique_name.switch(old_generator, old_checker)
 
 
 def inference_network(model):

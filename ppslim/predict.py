@@ -218,5 +218,7 @@ def open_artifact(cfg: Config) -> OpenArtifact:
     prefix, key = default_weights(cfg)
     paddle.set_device("gpu" if g.device == Device.GPU else "cpu")
     model, _ = load_trained_model(cfg, prefix, key)
-    return OpenArtifact(dygraph_predictor(model), prefix + ".pdparams", "checkpoint", f"dygraph-{g.device.value}",
+    from .models import inference_network
+
+    return OpenArtifact(dygraph_predictor(inference_network(model)), prefix + ".pdparams", "checkpoint", f"dygraph-{g.device.value}",
                         os.path.getsize(prefix + ".pdparams"))

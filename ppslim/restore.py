@@ -48,6 +48,6 @@ def load_trained_model(cfg: Config, prefix: str, key: str):
     if states.get("quant"):
         from .quant import wrap_for_qat
 
-        wrap_for_qat(model, states["quant"])
+        wrap_for_qat(models.inference_network(model), states["quant"])  # a distillation model: its student
     models.load_weights(model, prefix, key)
     return model, states

@@ -32,6 +32,7 @@ def run(cfg: Config) -> ExportResult:
     prefix, key = default_weights(cfg)
     images = verification_images(cfg)  # checks the Eval data before any model work
     model, _ = load_trained_model(cfg, prefix, key)
+    model = models.inference_network(model)  # DistillationModel: the Arch.infer_model_name member only
     model.eval()
     reference = predict_all(dygraph_predictor(model), images)
 
