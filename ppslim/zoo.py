@@ -69,6 +69,24 @@ def _named_params(fn) -> tuple[dict, bool]:
     return named, any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
 
 
+def _class_params(cls) -> list:
+    """Named ``__init__`` parameters of ``cls``, and of its bases when it forwards ``**kwargs`` to them
+    (DeiT's ``DistilledVisionTransformer`` takes ``drop_path_rate`` through ``VisionTransformer``)."""
+    import paddle.nn as nn
+
+    out = []
+    for klass in cls.__mro__:
+        if klass is nn.Layer or not (isinstance(klass, type) and issubclass(klass, nn.Layer)):
+            break
+        if "__init__" not in vars(klass):
+            continue
+        named, forwards = _named_params(klass.__init__)
+        out += [n for n in named if n not in out]
+        if not forwards:
+            break
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def accepted(name: str) -> Optional[tuple[str, ...]]:
     """Keyword arguments ``Arch`` may pass to ``name``, or ``None`` when they cannot be known in advance.
@@ -79,8 +97,7 @@ def accepted(name: str) -> Optional[tuple[str, ...]]:
     """
     fn = builder(name)
     if inspect.isclass(fn):
-        own, _ = _named_params(fn.__init__)
-        return tuple(own)
+        return tuple(p for p in _class_params(fn) if p != "pretrained")
     own, forwards = _named_params(fn)
     keys = dict.fromkeys(own)
     if forwards:
@@ -88,7 +105,7 @@ def accepted(name: str) -> Optional[tuple[str, ...]]:
         if not classes:
             return None
         for cls in classes:
-            keys.update(dict.fromkeys(_named_params(cls.__init__)[0]))
+            keys.update(dict.fromkeys(_class_params(cls)))
     keys.pop("pretrained", None)
     return tuple(keys)
 
