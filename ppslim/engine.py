@@ -141,12 +141,18 @@ def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
             outputs = model(images)
             # A DistillationModel returns {member: logits}: loss and metrics score the deployed member
             # (PaddleClas: "Student"); DistillationTopkAcc picks its own member from all outputs.
+            # GoogLeNet returns [main, aux1, aux2]: its loss takes all three, plain metrics the main head.
             logits = outputs[eval_key(model, outputs)] if isinstance(outputs, dict) else outputs
             if loss_fn is not None:
                 total_loss += float(loss_fn(logits, labels))
                 batches += 1
+            if isinstance(logits, (list, tuple)):
+                every, logits = [v.numpy() for v in logits], logits[0]
             out, lab = logits.numpy(), labels.numpy()
-            every = {k: v.numpy() for k, v in outputs.items()} if isinstance(outputs, dict) else out
+            if isinstance(outputs, dict):
+                every = {k: v.numpy() for k, v in outputs.items()}
+            elif not isinstance(outputs, (list, tuple)):
+                every = out
             for m in metrics:
                 m.update(every if getattr(m, "reads_all_outputs", False) else out, lab)
     if was_training:

@@ -43,6 +43,24 @@ class MixCELoss:
         return lam * self.ce(logits, label_a) + (1.0 - lam) * self.ce(logits, label_b)
 
 
+@LOSSES.register("GoogLeNetLoss")
+class GoogLeNetLoss:
+    """GoogLeNet's main and two auxiliary heads: ``CE(out) + 0.3 * CE(aux1) + 0.3 * CE(aux2)``."""
+
+    def __init__(self, weight: float = 1.0, epsilon: Optional[float] = None):
+        if epsilon is not None and 0.0 < epsilon < 1.0:
+            raise ConfigError("GoogLeNetLoss.epsilon", "GoogLeNet's loss takes no label smoothing (PaddleClas "
+                              "refuses it too)")
+        self.weight = weight
+        self.ce = CELoss()
+
+    def __call__(self, outputs, label):
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != 3:
+            raise ConfigError("Loss", "GoogLeNetLoss needs Arch.name: GoogLeNet (three outputs)")
+        main, aux1, aux2 = outputs
+        return self.ce(main, label) + 0.3 * self.ce(aux1, label) + 0.3 * self.ce(aux2, label)
+
+
 # ------------------------------------------------------------------------------- distillation
 # A DistillationModel returns {member: logits}; these losses read members by name, as PaddleClas's
 # ppcls/loss/distillationloss.py does, and sum over every listed pair or name.

@@ -59,6 +59,16 @@ class DistillationTopkAcc(TopkAcc):
         super().update(np.asarray(logits), labels)
 
 
+@METRICS.register("GoogLeNetTopkAcc")
+class GoogLeNetTopkAcc(TopkAcc):
+    """Top-k accuracy of GoogLeNet's main head (the first of its three outputs)."""
+
+    reads_all_outputs = True
+
+    def update(self, logits, labels: np.ndarray) -> None:
+        super().update(np.asarray(logits[0] if isinstance(logits, (list, tuple)) else logits), labels)
+
+
 def build_metrics(specs, path: str) -> list:
     """The configured metrics, or top-1/top-5 accuracy when the config names none."""
     return METRICS.build_list(specs or (), path) or [TopkAcc((1, 5))]

@@ -10,6 +10,7 @@ checkpoint that does not match the network is an error, never a silent skip.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
 import logging
@@ -214,11 +215,40 @@ def _own_parameter_names():
         unique_name.switch(old_generator, old_checker)
 
 
+# PaddleClas networks whose forward returns a list (main head first); PaddleClas's export keeps ``[0]``.
+LIST_OUTPUT = ("GoogLeNetDY",)  # the class behind Arch.name GoogLeNet
+
+
 def inference_network(model):
-    """The network that is deployed: a distillation model's ``infer_model_name`` member, else ``model``."""
+    """The network that is deployed: a distillation model's ``infer_model_name`` member; GoogLeNet's
+    main head only (its auxiliary heads are training losses); else ``model``."""
     from .distill import DistillationModel
 
-    return model.inference_network() if isinstance(model, DistillationModel) else model
+    if isinstance(model, DistillationModel):
+        model = model.inference_network()
+    if type(model).__name__ in LIST_OUTPUT and type(model).__module__.startswith("paddleclas."):
+        return _MainOutput(model)
+    return model
+
+
+@functools.lru_cache(maxsize=1)
+def _main_output_class():
+    import paddle.nn as nn
+
+    class MainOutput(nn.Layer):
+        """``model(x)[0]``; shares ``model``'s layers, so in-place QAT wrapping reaches them."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x)[0]
+    return MainOutput
+
+
+def _MainOutput(model):  # noqa: N802 - a class built lazily (paddle import)
+    return _main_output_class()(model)
 
 
 def _check_kwargs(builder, kwargs: dict, path: str) -> None:

@@ -309,6 +309,28 @@ def test_distillation_losses_match_hand_computed_values():
     assert float(_loss("DistillationKLDivLoss", model_name_pairs=[["Student", "Teacher"]])(out, None)) == pytest.approx(kd, rel=1e-4)
 
 
+def test_googlenet_three_heads_loss_metric_and_deployed_head():
+    import paddle
+
+    model = models.build_model(arch({"name": "GoogLeNet", "class_num": 3}))
+    model.eval()
+    x = paddle.to_tensor(np.random.RandomState(0).rand(2, 3, 224, 224).astype("float32"))
+    with paddle.no_grad():
+        outs = model(x)
+        deployed = models.inference_network(model)(x)
+    assert len(outs) == 3
+    np.testing.assert_allclose(deployed.numpy(), outs[0].numpy(), rtol=1e-6)
+    label = paddle.to_tensor([[0], [2]])
+    ce = _loss("CELoss")
+    expected = float(ce(outs[0], label)) + 0.3 * float(ce(outs[1], label)) + 0.3 * float(ce(outs[2], label))
+    assert float(_loss("GoogLeNetLoss")(outs, label)) == pytest.approx(expected, rel=1e-5)
+    from ppslim.metrics import METRICS
+
+    metric = METRICS["GoogLeNetTopkAcc"](topk=[1])
+    metric.update([o.numpy() for o in outs], np.array([0, 2]))
+    assert metric.result()["top1"] == float(np.mean(outs[0].numpy().argmax(1) == np.array([0, 2])))
+
+
 def test_distillation_loss_on_a_plain_network_is_one_line():
     with pytest.raises(ConfigError, match="needs Arch.name: DistillationModel"):
         _loss("DistillationCELoss", model_name_pairs=[["Student", "Teacher"]])(_t([[1.0, 2.0]]), None)
