@@ -153,6 +153,10 @@ class ArchConfig:
         """Split PaddleClas's flat ``Arch`` mapping into ppslim's fields and the builder's ``kwargs``."""
         if not isinstance(data, dict):
             return schema.build(cls, data, path)
+        from .models import REFUSED
+
+        if data.get("name") in REFUSED:  # before its nested keys raise something less to the point
+            raise ConfigError(f"{path}.name", f"{data['name']}: {REFUSED[data['name']]}")
         known = {f.metadata.get("key", f.name) for f in dataclasses.fields(cls)} - {"__kwargs__"}
         own = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known}

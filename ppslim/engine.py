@@ -147,12 +147,11 @@ def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
                 total_loss += float(loss_fn(logits, labels))
                 batches += 1
             if isinstance(logits, (list, tuple)):
-                every, logits = [v.numpy() for v in logits], logits[0]
+                logits = logits[0]
+            if isinstance(logits, dict):  # return_patterns: {"logits": ..., "blocks3": ...}
+                logits = logits["logits"]
             out, lab = logits.numpy(), labels.numpy()
-            if isinstance(outputs, dict):
-                every = {k: v.numpy() for k, v in outputs.items()}
-            elif not isinstance(outputs, (list, tuple)):
-                every = out
+            every = _numpy(outputs)
             for m in metrics:
                 m.update(every if getattr(m, "reads_all_outputs", False) else out, lab)
     if was_training:
@@ -163,6 +162,14 @@ def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
     if loss_fn is not None and batches:
         result["loss"] = total_loss / batches
     return result
+
+
+def _numpy(outputs):
+    if isinstance(outputs, dict):
+        return {k: _numpy(v) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return [_numpy(v) for v in outputs]
+    return outputs.numpy()
 
 
 def eval_key(model, outputs: dict) -> str:

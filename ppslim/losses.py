@@ -22,6 +22,8 @@ class CELoss:
     def __call__(self, logits, label):
         import paddle.nn.functional as F
 
+        if isinstance(logits, dict):  # a network built with return_patterns: {"logits": ..., "blocks3": ...}
+            logits = logits["logits"]
         if self.epsilon > 0:
             soft = F.label_smooth(F.one_hot(label.reshape([-1]), logits.shape[-1]), epsilon=self.epsilon)
             return F.cross_entropy(logits, soft, soft_label=True)

@@ -215,18 +215,15 @@ def _own_parameter_names():
         unique_name.switch(old_generator, old_checker)
 
 
-# PaddleClas networks whose forward returns a list (main head first); PaddleClas's export keeps ``[0]``.
-LIST_OUTPUT = ("GoogLeNetDY",)  # the class behind Arch.name GoogLeNet
-
-
 def inference_network(model):
-    """The network that is deployed: a distillation model's ``infer_model_name`` member; GoogLeNet's
-    main head only (its auxiliary heads are training losses); else ``model``."""
+    """The network that is deployed: a distillation model's ``infer_model_name`` member; of PaddleClas's
+    networks the logits only, as PaddleClas's export does (GoogLeNet's main head, not its two auxiliary
+    ones; ``{"logits": ...}`` of a network built with ``return_patterns``); else ``model``."""
     from .distill import DistillationModel
 
     if isinstance(model, DistillationModel):
         model = model.inference_network()
-    if type(model).__name__ in LIST_OUTPUT and type(model).__module__.startswith("paddleclas."):
+    if type(model).__module__.startswith("paddleclas."):
         return _MainOutput(model)
     return model
 
@@ -236,14 +233,19 @@ def _main_output_class():
     import paddle.nn as nn
 
     class MainOutput(nn.Layer):
-        """``model(x)[0]``; shares ``model``'s layers, so in-place QAT wrapping reaches them."""
+        """The logits of ``model(x)``; shares ``model``'s layers, so in-place QAT wrapping reaches them."""
 
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
         def forward(self, x):
-            return self.inner(x)[0]
+            out = self.inner(x)
+            if isinstance(out, (list, tuple)):
+                out = out[0]
+            if isinstance(out, dict):
+                out = out["logits"]
+            return out
     return MainOutput
 
 

@@ -82,6 +82,8 @@ def _class_params(cls) -> list:
             continue
         named, forwards = _named_params(klass.__init__)
         out += [n for n in named if n not in out]
+        if forwards and "init_net" in vars(klass):  # TheseusLayer hands them to init_net (return_patterns ...)
+            out += [n for n in _named_params(klass.init_net)[0] if n not in out]
         if not forwards:
             break
     return out

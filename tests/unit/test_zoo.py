@@ -331,6 +331,24 @@ def test_googlenet_three_heads_loss_metric_and_deployed_head():
     assert metric.result()["top1"] == float(np.mean(outs[0].numpy().argmax(1) == np.array([0, 2])))
 
 
+def test_return_patterns_outputs_a_dict_and_the_deployed_network_its_logits():
+    """PaddleClas's UDML configs ask members for stage outputs (``return_patterns``, a TheseusLayer key)."""
+    import paddle
+
+    model = models.build_model(arch({"name": "PPLCNet_x0_25", "class_num": 4, "return_patterns": ["blocks3"]}))
+    model.eval()
+    x = paddle.to_tensor(np.random.RandomState(0).rand(2, 3, 64, 64).astype("float32"))
+    with paddle.no_grad():
+        out = model(x)
+        deployed = models.inference_network(model)(x)
+    assert set(out) == {"logits", "blocks3"}
+    np.testing.assert_allclose(deployed.numpy(), out["logits"].numpy(), rtol=1e-6)
+    label = paddle.to_tensor([[0], [3]])
+    assert float(_loss("CELoss")(out, label)) == pytest.approx(float(_loss("CELoss")(out["logits"], label)))
+    dml = _loss("DistillationDMLLoss", model_name_pairs=[["Student", "Teacher"]], key="blocks3")
+    assert float(dml({"Student": out, "Teacher": out}, label)) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_distillation_loss_on_a_plain_network_is_one_line():
     with pytest.raises(ConfigError, match="needs Arch.name: DistillationModel"):
         _loss("DistillationCELoss", model_name_pairs=[["Student", "Teacher"]])(_t([[1.0, 2.0]]), None)
