@@ -123,3 +123,17 @@ def _student_only(saved: dict, tmp_path) -> str:
     path = str(tmp_path / "student.pdparams")
     paddle.save({k[len("Student."):]: v for k, v in saved.items() if k.startswith("Student.")}, path)
     return path
+
+
+def test_train_starts_from_arch_pretrained(make_config, trained_model):
+    """``Arch.pretrained: <path>`` initialises train (PaddleClas's slim configs rely on it); without it the
+    same one low-LR epoch starts from random weights."""
+    import paddle
+
+    low_lr = ("Global.epochs=1", "Optimizer.lr.learning_rate=0.0001", "Optimizer.lr.warmup_epoch=0")
+    with paddle.utils.unique_name.guard():
+        warm = train_stage.run(make_config(*low_lr, f"Arch.pretrained={trained_model.checkpoint}"))
+    with paddle.utils.unique_name.guard():
+        cold = train_stage.run(make_config(*low_lr))
+    assert warm.best_top1 >= trained_model.train.best_top1 - 0.05
+    assert cold.best_top1 < 0.5

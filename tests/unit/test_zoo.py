@@ -373,3 +373,11 @@ def test_distillation_loss_and_metric_validate_in_config():
         {"DistillationDMLLoss": {"weight": 1.0, "model_name_pairs": [["Student", "Teacher"]]}}]},
         "Metric": {"Eval": [{"DistillationTopkAcc": {"model_key": "Teacher", "topk": [1, 5]}}]}})
     assert [s.name for s in cfg.Loss.Train] == ["DistillationGTCELoss", "DistillationDMLLoss"]
+
+
+def test_prune_refuses_a_distillation_model_before_work():
+    from ppslim.stages import prune
+
+    cfg = config.from_dict({"Arch": DISTILL, "Slim": {"prune": {"name": "fpgm"}}})
+    with pytest.raises(ConfigError, match="^Arch.name: pruning a DistillationModel is not supported"):
+        prune.run(cfg)
