@@ -222,6 +222,116 @@ class DistillationDistanceLoss:
         return total
 
 
+class _PairLoss:
+    """Sums ``pair_loss(student_out, teacher_out, label)`` over ``model_name_pairs``."""
+
+    def __init__(self, weight: float, model_name_pairs, key: Optional[str], name: str):
+        self.weight, self.key, self.name = weight, key, name
+        self.pairs = _pairs(model_name_pairs, f"{type(self).__name__}.model_name_pairs")
+
+    def __call__(self, outputs, label):
+        if isinstance(label, tuple):
+            raise ConfigError("Loss.Train", f"{type(self).__name__} reads hard labels; it cannot follow a "
+                              "Mixup/Cutmix batch op")
+        total = None
+        for a, b in self.pairs:
+            value = self.pair_loss(_pick(outputs, a, self.key), _pick(outputs, b, self.key), label)
+            total = value if total is None else total + value
+        return total
+
+    def target(self, teacher, label, use_target_as_gt: bool):
+        """PaddleClas's rule (names and all): the teacher's argmax when there is no label or
+        ``use_target_as_gt`` is set, else the ground truth."""
+        return (teacher.argmax(axis=-1) if label is None or use_target_as_gt else label).reshape([-1])
+
+
+@LOSSES.register("DistillationDKDLoss")
+class DistillationDKDLoss(_PairLoss):
+    """Decoupled KD (arXiv 2203.08679): ``alpha * TCKD + beta * NCKD`` at ``temperature``."""
+
+    def __init__(self, weight: float = 1.0, model_name_pairs=(), key: Optional[str] = None, temperature: float = 1.0,
+                 alpha: float = 1.0, beta: float = 1.0, use_target_as_gt: bool = False, name: str = "loss_dkd"):
+        super().__init__(weight, model_name_pairs, key, name)
+        self.T, self.alpha, self.beta, self.use_target_as_gt = float(temperature), alpha, beta, use_target_as_gt
+
+    def pair_loss(self, s, t, label):
+        import paddle
+        import paddle.nn.functional as F
+
+        gt = F.one_hot(self.target(t, label, self.use_target_as_gt), s.shape[-1])
+        other = 1 - gt
+        ps, pt = F.softmax(s / self.T, axis=1), F.softmax(t / self.T, axis=1)
+        binary = lambda p: paddle.concat([(p * gt).sum(1, keepdim=True), (p * other).sum(1, keepdim=True)], 1)  # noqa: E731
+        n, t2 = s.shape[0], self.T ** 2
+        tckd = F.kl_div(paddle.log(binary(ps)), binary(pt), reduction="sum") * t2 / n
+        nckd = F.kl_div(F.log_softmax(s / self.T - 1000.0 * gt, axis=1), F.softmax(t / self.T - 1000.0 * gt, axis=1),
+                        reduction="sum") * t2 / n
+        return self.alpha * tckd + self.beta * nckd
+
+
+@LOSSES.register("DistillationWSLLoss")
+class DistillationWSLLoss(_PairLoss):
+    """Weighted soft labels (arXiv 2102.00650): soft-target CE weighted by ``1 - exp(-CE_s / CE_t)``."""
+
+    def __init__(self, weight: float = 1.0, model_name_pairs=(), key: Optional[str] = None, temperature: float = 2.0,
+                 use_target_as_gt: bool = False, name: str = "wsl_loss"):
+        super().__init__(weight, model_name_pairs, key, name)
+        self.T, self.use_target_as_gt = float(temperature), use_target_as_gt
+
+    def pair_loss(self, s, t, label):
+        import paddle
+        import paddle.nn.functional as F
+
+        gt = F.one_hot(self.target(t, label, self.use_target_as_gt), s.shape[-1])
+        ce_s = -paddle.sum(gt * F.log_softmax(s.detach()), axis=1)
+        ce_t = -paddle.sum(gt * F.log_softmax(t.detach()), axis=1)
+        ratio = paddle.maximum(ce_s / (ce_t + 1e-7), paddle.zeros_like(ce_s))
+        kd = -paddle.sum(F.softmax(t / self.T) * F.log_softmax(s / self.T), axis=1)
+        return self.T ** 2 * paddle.mean(kd * (1 - paddle.exp(-ratio)))
+
+
+@LOSSES.register("DistillationSKDLoss")
+class DistillationSKDLoss(_PairLoss):
+    """Spherical KD (arXiv 2010.07485): KD on layer-normalised logits times ``multiplier``, mixed with CE."""
+
+    def __init__(self, weight: float = 1.0, model_name_pairs=(), key: Optional[str] = None, temperature: float = 1.0,
+                 multiplier: float = 2.0, alpha: float = 0.9, use_target_as_gt: bool = False, name: str = "skd_loss"):
+        super().__init__(weight, model_name_pairs, key, name)
+        self.T, self.multiplier, self.alpha, self.use_target_as_gt = float(temperature), multiplier, alpha, use_target_as_gt
+
+    def pair_loss(self, s, t, label):
+        import paddle
+        import paddle.nn.functional as F
+
+        gt = F.one_hot(self.target(t, label, self.use_target_as_gt), s.shape[-1])
+        ns = F.layer_norm(s, s.shape[1:], weight=None, bias=None, epsilon=1e-7) * self.multiplier
+        nt = F.layer_norm(t, t.shape[1:], weight=None, bias=None, epsilon=1e-7) * self.multiplier
+        kd = paddle.mean(-paddle.sum(F.softmax(nt / self.T) * F.log_softmax(ns / self.T), axis=1)) * self.T ** 2
+        ce = paddle.mean(-paddle.sum(gt * F.log_softmax(ns), axis=1))
+        return kd * self.alpha + ce * (1 - self.alpha)
+
+
+@LOSSES.register("DistillationDISTLoss")
+class DistillationDISTLoss(_PairLoss):
+    """DIST (arXiv 2205.10536): ``beta * (1 - Pearson across classes) + gamma * (1 - Pearson across the batch)``."""
+
+    def __init__(self, weight: float = 1.0, model_name_pairs=(), key: Optional[str] = None, beta: float = 1.0,
+                 gamma: float = 1.0, name: str = "loss_dist"):
+        super().__init__(weight, model_name_pairs, key, name)
+        self.beta, self.gamma = beta, gamma
+
+    @staticmethod
+    def _relation(a, b, eps=1e-8):
+        a, b = a - a.mean(1).unsqueeze(1), b - b.mean(1).unsqueeze(1)
+        return 1 - ((a * b).sum(1) / (a.norm(axis=1) * b.norm(axis=1) + eps)).mean()
+
+    def pair_loss(self, s, t, label):
+        import paddle.nn.functional as F
+
+        ys, yt = F.softmax(s, axis=-1), F.softmax(t, axis=-1)
+        return self.beta * self._relation(ys, yt) + self.gamma * self._relation(ys.transpose([1, 0]), yt.transpose([1, 0]))
+
+
 class CombinedLoss:
     def __init__(self, losses):
         self.losses = list(losses)

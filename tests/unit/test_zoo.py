@@ -381,3 +381,27 @@ def test_prune_refuses_a_distillation_model_before_work():
     cfg = config.from_dict({"Arch": DISTILL, "Slim": {"prune": {"name": "fpgm"}}})
     with pytest.raises(ConfigError, match="^Arch.name: pruning a DistillationModel is not supported"):
         prune.run(cfg)
+
+
+def test_logit_distillation_losses_dkd_wsl_skd_dist():
+    import paddle
+
+    same = {"Student": _t([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]]), "Teacher": _t([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]])}
+    other = {"Student": _t([[3.0, 2.0, 1.0], [0.0, 1.0, 0.0]]), "Teacher": same["Teacher"]}
+    label = paddle.to_tensor([[2], [0]])
+    pair = {"model_name_pairs": [["Student", "Teacher"]]}
+    for name in ("DistillationDKDLoss", "DistillationDISTLoss"):  # both vanish when the student copies the teacher
+        assert float(_loss(name, **pair)(same, label)) == pytest.approx(0.0, abs=1e-5), name
+        assert float(_loss(name, **pair)(other, label)) > 0.05, name
+    # WSL by hand: T^2 * mean(softCE_T(s, t) * (1 - exp(-CE(s)/CE(t)))).
+    s, t, y, T = other["Student"].numpy(), other["Teacher"].numpy(), np.array([2, 0]), 2.0
+    logsm = lambda x: x - np.log(np.exp(x).sum(1, keepdims=True))  # noqa: E731
+    ce_s, ce_t = -logsm(s)[np.arange(2), y], -logsm(t)[np.arange(2), y]
+    kd = -(np.exp(logsm(t / T)) * logsm(s / T)).sum(1)
+    expected = T * T * np.mean(kd * (1 - np.exp(-np.maximum(ce_s / (ce_t + 1e-7), 0))))
+    assert float(_loss("DistillationWSLLoss", **pair)(other, label)) == pytest.approx(expected, rel=1e-5)
+    # SKD: alpha weighs KD against CE, so alpha=0 is plain CE on the normalised student logits.
+    skd_kd, skd_ce = (float(_loss("DistillationSKDLoss", alpha=a, **pair)(other, label)) for a in (1.0, 0.0))
+    assert skd_kd != pytest.approx(skd_ce)
+    with pytest.raises(ConfigError, match="cannot follow a Mixup"):
+        _loss("DistillationDKDLoss", **pair)(other, (label, label, 0.5))
