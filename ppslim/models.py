@@ -89,6 +89,8 @@ REFUSED = {
                 "ppslim compresses classifiers",
     "AttentionModel": "AFD attention distillation (chained models) is not supported; use DistillationModel",
 }
+# A keyword PaddleClas's network would drop unused is accepted only switched off (it asks for nothing).
+OFF_VALUES = (None, False, 0, 0.0)
 _DISTILL_ONLY = ("models", "freeze_params_list", "pretrained_list", "infer_model_name")
 
 
@@ -130,10 +132,18 @@ def check_arch(arch: ArchConfig, path: str = "Arch") -> None:
         return
     given = [(path, k) for k in arch.kwargs] + [(f"{path}.params", k) for k in arch.params]
     given += [(path, k) for k in ("class_num", "scale") if getattr(arch, k) is not None]
+    values = {**arch.kwargs, **arch.params}
     for where, key in given:
-        if key not in accepted:
-            raise ConfigError(f"{where}.{key}", f"not a parameter of PaddleClas's {arch.name}"
-                              + did_you_mean(key, accepted) + f"; accepted: [{', '.join(accepted)}]")
+        if key in accepted:
+            continue
+        if key in values and values[key] in OFF_VALUES and zoo.swallows(arch.name):
+            # PaddleClas hands it to **kwargs and drops it; switched off, it asks for what the network does.
+            log.info("%s.%s=%r: PaddleClas's %s has no such parameter and ignores it", where, key, values[key],
+                     arch.name)
+            continue
+        raise ConfigError(f"{where}.{key}", f"not a parameter of PaddleClas's {arch.name}"
+                          + did_you_mean(key, accepted) + f"; accepted: [{', '.join(accepted)}]"
+                          + (" (PaddleClas would drop it unused)" if zoo.swallows(arch.name) else ""))
 
 
 def _paddleclas_version() -> str:

@@ -112,6 +112,25 @@ def accepted(name: str) -> Optional[tuple[str, ...]]:
     return tuple(keys)
 
 
+@functools.lru_cache(maxsize=None)
+def swallows(name: str) -> bool:
+    """Whether ``name``'s network takes ``**kwargs`` beyond its named parameters, which PaddleClas then
+    drops unused. Its configs lean on that: ``use_fused_attn: False`` for a Swin that has no fused
+    attention in this version, ``drop_rate: 0`` for StarNet, which has no dropout."""
+    import paddle.nn as nn
+
+    fn = builder(name)
+    classes = [fn] if inspect.isclass(fn) else (_layer_classes(fn) if _named_params(fn)[1] else [])
+    for cls in classes:
+        for klass in cls.__mro__:
+            if klass is nn.Layer or not issubclass(klass, nn.Layer):
+                break
+            for method in ("__init__", "init_net"):
+                if method in vars(klass) and _named_params(vars(klass)[method])[1]:
+                    return True
+    return False
+
+
 def pretrained_url(name: str, kwargs: dict) -> Optional[str]:
     """The URL PaddleClas's builder downloads for ``pretrained: True`` with these arguments, or ``None``.
 

@@ -101,6 +101,18 @@ def test_unknown_kwarg_one_line_naming_the_key():
     assert "accepted: [" in info.value.msg and "class_num" in info.value.msg and "\n" not in info.value.msg
 
 
+def test_key_paddleclas_drops_is_accepted_only_switched_off():
+    """PaddleClas's Swin configs pass ``use_fused_attn: False`` to a class that has no such parameter and drops
+    it via ``**kwargs``: off, it asks for what the network does anyway; on, ppslim refuses it."""
+    swin = {"name": "SwinTransformer_tiny_patch4_window7_224", "class_num": 10}
+    assert config.from_dict({"Arch": {**swin, "use_fused_attn": False}}).Arch.kwargs == {"use_fused_attn": False}
+    with pytest.raises(ConfigError) as info:
+        config.from_dict({"Arch": {**swin, "use_fused_attn": True}})
+    assert info.value.key_path == "Arch.use_fused_attn" and info.value.msg.endswith("(PaddleClas would drop it unused)")
+    star = models.build_model(arch({"name": "StarNet_S1", "class_num": 3, "drop_rate": 0}))
+    assert forward(star, (1, 3, 32, 32)).shape == (1, 3)
+
+
 def test_misspelt_class_num_gets_a_hint():
     with pytest.raises(ConfigError) as info:
         config.from_dict({"Arch": {"name": "ResNet18", "clas_num": 10}})
