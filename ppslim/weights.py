@@ -56,19 +56,25 @@ def download(url: str, key: str) -> str:
     return path
 
 
-def load_pretrained(model, name: str, pretrained, kwargs: dict, key: str) -> None:
-    """Apply ``Arch.pretrained`` to a freshly built ``model``: ``False`` does nothing, ``True`` loads
-    PaddleClas's published weights for ``name`` (``use_ssld`` and friends in ``kwargs`` pick which),
-    a string loads that file. Always strictly (:func:`ppslim.models.load_weights`)."""
-    from . import models, zoo
+def pretrained_file(name: str, pretrained, kwargs: dict, key: str) -> str:
+    """The local file ``Arch.pretrained`` names: the path itself, or PaddleClas's published weights (downloaded)."""
+    from . import zoo
 
-    if pretrained is False or pretrained is None:
-        return
     if isinstance(pretrained, str):
-        models.load_weights(model, pretrained, key)
-        return
+        return pretrained
     url = zoo.pretrained_url(name, kwargs) if name in zoo.names() else None
     if url is None:
         raise ConfigError(key, f"PaddleClas publishes no weights for {name!r}; set Global.pretrained_model "
                           "or Arch.pretrained to a .pdparams file")
-    models.load_weights(model, download(url, key), key)
+    return download(url, key)
+
+
+def load_pretrained(model, name: str, pretrained, kwargs: dict, key: str) -> None:
+    """Apply ``Arch.pretrained`` to a freshly built ``model``: ``False`` does nothing, ``True`` loads
+    PaddleClas's published weights for ``name`` (``use_ssld`` and friends in ``kwargs`` pick which),
+    a string loads that file. Always strictly (:func:`ppslim.models.load_weights`)."""
+    from . import models
+
+    if pretrained is False or pretrained is None:
+        return
+    models.load_weights(model, pretrained_file(name, pretrained, kwargs, key), key)

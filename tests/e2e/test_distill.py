@@ -137,3 +137,10 @@ def test_train_starts_from_arch_pretrained(make_config, trained_model):
         cold = train_stage.run(make_config(*low_lr))
     assert warm.best_top1 >= trained_model.train.best_top1 - 0.05
     assert cold.best_top1 < 0.5
+
+
+def test_export_reads_arch_pretrained_when_no_checkpoint_is_given(make_config, trained_model):
+    """PaddleClas's export loads ``Arch.pretrained`` when ``Global.pretrained_model`` is unset."""
+    exported = export_stage.run(make_config(f"Arch.pretrained={trained_model.checkpoint}"))
+    assert exported.weights == trained_model.checkpoint + ".pdparams"
+    assert exported.agreement.top1_agreement == 1.0
