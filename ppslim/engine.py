@@ -142,7 +142,7 @@ def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
             # A DistillationModel returns {member: logits}: loss and metrics score the deployed member
             # (PaddleClas: "Student"); DistillationTopkAcc picks its own member from all outputs.
             # GoogLeNet returns [main, aux1, aux2]: its loss takes all three, plain metrics the main head.
-            logits = outputs[eval_key(model, outputs)] if isinstance(outputs, dict) else outputs
+            logits = outputs[model.inference_key()] if isinstance(outputs, dict) else outputs
             if loss_fn is not None:
                 total_loss += float(loss_fn(logits, labels))
                 batches += 1
@@ -170,11 +170,6 @@ def _numpy(outputs):
     if isinstance(outputs, (list, tuple)):
         return [_numpy(v) for v in outputs]
     return outputs.numpy()
-
-
-def eval_key(model, outputs: dict) -> str:
-    """The member of a distillation model's outputs that evaluation scores."""
-    return model.inference_key()
 
 
 # ------------------------------------------------------------------------------- checkpoints

@@ -217,8 +217,8 @@ def open_artifact(cfg: Config) -> OpenArtifact:
 
     prefix, key = default_weights(cfg)
     paddle.set_device("gpu" if g.device == Device.GPU else "cpu")
-    model, _ = load_trained_model(cfg, prefix, key)
     from .models import inference_network
 
-    return OpenArtifact(dygraph_predictor(inference_network(model)), prefix + ".pdparams", "checkpoint", f"dygraph-{g.device.value}",
-                        os.path.getsize(prefix + ".pdparams"))
+    model, _ = load_trained_model(cfg, prefix, key)
+    return OpenArtifact(dygraph_predictor(inference_network(model)), prefix + ".pdparams", "checkpoint",
+                        f"dygraph-{g.device.value}", os.path.getsize(prefix + ".pdparams"))
