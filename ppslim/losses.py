@@ -261,7 +261,8 @@ class DistillationDKDLoss(_PairLoss):
         gt = F.one_hot(self.target(t, label, self.use_target_as_gt), s.shape[-1])
         other = 1 - gt
         ps, pt = F.softmax(s / self.T, axis=1), F.softmax(t / self.T, axis=1)
-        binary = lambda p: paddle.concat([(p * gt).sum(1, keepdim=True), (p * other).sum(1, keepdim=True)], 1)  # noqa: E731
+        def binary(p):  # probability of the target class vs all the others
+            return paddle.concat([(p * gt).sum(1, keepdim=True), (p * other).sum(1, keepdim=True)], 1)
         n, t2 = s.shape[0], self.T ** 2
         tckd = F.kl_div(paddle.log(binary(ps)), binary(pt), reduction="sum") * t2 / n
         nckd = F.kl_div(F.log_softmax(s / self.T - 1000.0 * gt, axis=1), F.softmax(t / self.T - 1000.0 * gt, axis=1),
@@ -297,7 +298,8 @@ class DistillationSKDLoss(_PairLoss):
     def __init__(self, weight: float = 1.0, model_name_pairs=(), key: Optional[str] = None, temperature: float = 1.0,
                  multiplier: float = 2.0, alpha: float = 0.9, use_target_as_gt: bool = False, name: str = "skd_loss"):
         super().__init__(weight, model_name_pairs, key, name)
-        self.T, self.multiplier, self.alpha, self.use_target_as_gt = float(temperature), multiplier, alpha, use_target_as_gt
+        self.T, self.multiplier, self.alpha = float(temperature), multiplier, alpha
+        self.use_target_as_gt = use_target_as_gt
 
     def pair_loss(self, s, t, label):
         import paddle
@@ -329,7 +331,8 @@ class DistillationDISTLoss(_PairLoss):
         import paddle.nn.functional as F
 
         ys, yt = F.softmax(s, axis=-1), F.softmax(t, axis=-1)
-        return self.beta * self._relation(ys, yt) + self.gamma * self._relation(ys.transpose([1, 0]), yt.transpose([1, 0]))
+        inter, intra = self._relation(ys, yt), self._relation(ys.transpose([1, 0]), yt.transpose([1, 0]))
+        return self.beta * inter + self.gamma * intra
 
 
 class CombinedLoss:

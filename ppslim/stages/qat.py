@@ -80,7 +80,8 @@ def run(cfg: Config) -> QatResult:
                          lr.learning_rate, fitted.best_top1, 0, 0, "", Agreement(0.0, 0.0, 0), fitted.seconds)
     reference = predict_all(dygraph_predictor(deployed), images)
     saved = save_verified(cfg, g.save_inference_dir,
-                          lambda tmp: save_quantized(quanter, deployed, os.path.join(tmp, "inference"), input_spec(cfg)),
+                          lambda tmp: save_quantized(quanter, deployed, os.path.join(tmp, "inference"),
+                                                     input_spec(cfg)),
                           reference, "QAT export", images=images, min_cosine=g.verify_int8_min_cosine,
                           min_agreement=g.verify_int8_min_top1_agreement)
     quant_ops = sum(op in QUANT_OPS for op in read_program_ops(saved.model_file))
