@@ -171,7 +171,9 @@ class ArchConfig:
         out = {"name": self.name}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("name", "kwargs") or value is None or value == f.default or value == {}:
+            # The keys ppslim always wrote (pretrained, params) stay; PaddleClas's extra ones only when set.
+            if f.name in ("name", "kwargs") or value is None or (
+                    f.name not in ("pretrained", "params") and (value == f.default or value == ())):
                 continue
             out[f.metadata.get("key", f.name)] = ([m.to_config() for m in value] if f.name == "models" else value)
         return {**out, **self.kwargs}

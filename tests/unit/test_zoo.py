@@ -135,7 +135,8 @@ def test_config_round_trips_flat_kwargs():
     cfg = config.from_dict({"Arch": {"name": "ResNet50_vd", "class_num": 10, "lr_mult_list": [0.1, 0.1, 0.2, 0.2, 0.3],
                                      "pretrained": False}})
     plain = config.to_dict(cfg)["Arch"]
-    assert plain == {"name": "ResNet50_vd", "class_num": 10, "lr_mult_list": [0.1, 0.1, 0.2, 0.2, 0.3]}
+    assert plain == {"name": "ResNet50_vd", "class_num": 10, "pretrained": False, "params": {},
+                     "lr_mult_list": [0.1, 0.1, 0.2, 0.2, 0.3]}
     assert config.from_dict(config.to_dict(cfg)).Arch == cfg.Arch
 
 
@@ -273,7 +274,8 @@ def test_distillation_config_errors(change, key, text):
 def test_distillation_round_trip():
     cfg = config.from_dict({"Arch": DISTILL})
     assert config.from_dict(config.to_dict(cfg)).Arch == cfg.Arch
-    assert config.to_dict(cfg)["Arch"]["models"][0] == {"Teacher": {"name": "DigitsNet", "width": 8}}
+    assert config.to_dict(cfg)["Arch"]["models"][0] == {"Teacher": {"name": "DigitsNet", "pretrained": False,
+                                                                    "params": {}, "width": 8}}
 
 
 # ------------------------------------------------------------------------------- losses and metric
