@@ -163,18 +163,78 @@ class GlobalConfig:
 
 @dataclass(frozen=True)
 class ArchConfig:
+    """``Arch``: the network. Keys other than the ones below are PaddleClas's keyword arguments for the
+    network (``drop_path_rate``, ``use_ssld``, ``dropout_prob`` ...); they land in ``kwargs`` and are
+    checked against the builder's signature here, without building anything."""
     name: str
-    class_num: int = 1000
+    class_num: Optional[int] = None  # None: the builder's default (1000 for ppslim's own builders)
     import_path: Optional[str] = field(default=None, metadata={"key": "import"})
     scale: Optional[float] = None
-    pretrained: bool = False
+    pretrained: Union[bool, str] = False
     params: dict = field(default_factory=dict)
+    kwargs: dict = field(default_factory=dict, metadata={"key": "__kwargs__"})
+    use_sync_bn: bool = False
+    use_ml_decoder: bool = False
+    # DistillationModel
+    models: tuple[SubModelConfig, ...] = ()
+    freeze_params_list: Optional[tuple[bool, ...]] = None
+    pretrained_list: Optional[tuple[Optional[str], ...]] = None
+    infer_model_name: Optional[str] = None
+
+    @classmethod
+    def from_config(cls, data: Any, path: str) -> "ArchConfig":
+        """Split PaddleClas's flat ``Arch`` mapping into ppslim's fields and the builder's ``kwargs``."""
+        if not isinstance(data, dict):
+            return schema.build(cls, data, path)
+        from .models import REFUSED
+
+        if data.get("name") in REFUSED:  # before its nested keys raise something less to the point
+            raise ConfigError(f"{path}.name", f"{data['name']}: {REFUSED[data['name']]}")
+        known = {f.metadata.get("key", f.name) for f in dataclasses.fields(cls)} - {"__kwargs__"}
+        own = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        if "__kwargs__" in data:  # to_config's own output read back
+            extra = {**data["__kwargs__"], **{k: v for k, v in extra.items() if k != "__kwargs__"}}
+        if extra:
+            own["__kwargs__"] = extra
+        return schema.build(cls, own, path)
+
+    def to_config(self) -> dict:
+        """The flat mapping :meth:`from_config` reads (``kwargs`` back beside ``name``)."""
+        out = {"name": self.name}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            # The keys ppslim always wrote (pretrained, params) stay; PaddleClas's extra ones only when set.
+            if f.name in ("name", "kwargs") or value is None or (
+                    f.name not in ("pretrained", "params") and (value == f.default or value == ())):
+                continue
+            out[f.metadata.get("key", f.name)] = ([m.to_config() for m in value] if f.name == "models" else value)
+        return {**out, **self.kwargs}
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "class_num")
-        if self.pretrained:
-            raise ConfigError(f"{path}.pretrained", "downloading hub weights is not supported; "
-                              "set Global.pretrained_model to a local .pdparams file instead")
+        from .models import check_arch  # lazily: PaddleClas's zoo is imported only for its names
+
+        check_arch(self, path)
+
+
+@dataclass(frozen=True)
+class SubModelConfig:
+    """One item of ``Arch.models`` for ``DistillationModel``: ``{Teacher: {name: ResNet50_vd, ...}}``."""
+    key: str
+    arch: ArchConfig
+
+    @classmethod
+    def from_config(cls, data: Any, path: str) -> "SubModelConfig":
+        if not isinstance(data, dict) or len(data) != 1:
+            raise ConfigError(path, f"expected a one-key mapping like {{Student: {{name: ...}}}}, got {data!r}")
+        (key, arch), = data.items()
+        if not isinstance(key, str):
+            raise ConfigError(path, f"expected a model name like Student, got {key!r}")
+        return cls(key, ArchConfig.from_config(arch, f"{path}.{key}"))
+
+    def to_config(self) -> dict:
+        return {self.key: self.arch.to_config()}
 
 
 @dataclass(frozen=True)
@@ -676,6 +736,16 @@ class Config:
     Bench: Optional[BenchConfig] = None
     source: str = field(default="", metadata={"key": "__source__"})
 
+    def validate(self, path: str) -> None:
+        if self.Arch is None:
+            return
+        members = [("Arch", self.Arch)] + [(f"Arch.models.{i}.{m.key}", m.arch) for i, m in enumerate(self.Arch.models)]
+        for where, arch in members:
+            if arch.use_sync_bn and self.Global.device != Device.GPU:
+                # PaddleClas logs a warning and trains with plain BatchNorm; ppslim does not change the recipe quietly.
+                raise ConfigError(f"{where}.use_sync_bn", f"SyncBatchNorm needs Global.device: gpu (it is "
+                                  f"{self.Global.device.value}); set {where}.use_sync_bn=false to train with BatchNorm")
+
     def require(self, section: str):
         """Return a section a stage cannot work without, or raise naming it."""
         value: Any = self
@@ -846,6 +916,8 @@ def to_dict(cfg: Config) -> dict:
             return v.value
         if isinstance(v, OpSpec):
             return {v.name: plain(v.params)}
+        if hasattr(v, "to_config"):
+            return plain(v.to_config())
         if dataclasses.is_dataclass(v):
             return {f.metadata.get("key", f.name): plain(getattr(v, f.name)) for f in dataclasses.fields(v)
                     if f.name != "source" and getattr(v, f.name) is not None}

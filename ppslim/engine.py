@@ -113,13 +113,22 @@ def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
     total_loss, batches = 0.0, 0
     with paddle.no_grad():
         for images, labels in progress(loader.loader, "eval"):
-            logits = model(images)
+            outputs = model(images)
+            # A DistillationModel returns {member: logits}: loss and metrics score the deployed member
+            # (PaddleClas: "Student"); DistillationTopkAcc picks its own member from all outputs.
+            # GoogLeNet returns [main, aux1, aux2]: its loss takes all three, plain metrics the main head.
+            logits = outputs[model.inference_key()] if isinstance(outputs, dict) else outputs
             if loss_fn is not None:
                 total_loss += float(loss_fn(logits, labels))
                 batches += 1
+            if isinstance(logits, (list, tuple)):
+                logits = logits[0]
+            if isinstance(logits, dict):  # return_patterns: {"logits": ..., "blocks3": ...}
+                logits = logits["logits"]
             out, lab = logits.numpy(), labels.numpy()
+            every = _numpy(outputs)
             for m in metrics:
-                m.update(out, lab)
+                m.update(every if getattr(m, "reads_all_outputs", False) else out, lab)
     if was_training:
         model.train()
     result = {}
@@ -128,6 +137,14 @@ def evaluate(model, loader: data.Loader, cfg: Config) -> dict:
     if loss_fn is not None and batches:
         result["loss"] = total_loss / batches
     return result
+
+
+def _numpy(outputs):
+    if isinstance(outputs, dict):
+        return {k: _numpy(v) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return [_numpy(v) for v in outputs]
+    return outputs.numpy()
 
 
 # ------------------------------------------------------------------------------- checkpoints

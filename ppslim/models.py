@@ -1,10 +1,16 @@
-"""Networks by ``Arch.name``: ``paddle.vision.models`` builders, PaddleClas aliases, and DigitsNet.
+"""Networks by ``Arch.name``: PaddleClas's backbone zoo, ``DistillationModel``, the lowercase
+``paddle.vision.models`` builders, and DigitsNet.
 
-``Arch.import: "package.module:callable"`` builds a user's own network instead. Weights load
-strictly: a checkpoint that does not match the network is an error, never a silent skip.
+PaddleClas's names (``ResNet50_vd``, ``PPLCNet_x1_0`` ...) build PaddleClas's own classes
+(:mod:`ppslim.zoo`), so PaddleClas checkpoints load into them; the lowercase names (``resnet50``)
+build ``paddle.vision`` networks, whose parameter names differ. ``Arch.import:
+"package.module:callable"`` builds a user's own network instead. Weights load strictly: a
+checkpoint that does not match the network is an error, never a silent skip.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import inspect
 import logging
@@ -14,6 +20,7 @@ from .artifacts import strip_suffix
 from .config import ArchConfig
 from .errors import ConfigError
 from .registry import Registry
+from .schema import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +52,6 @@ for _name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg
     ARCHS.register(_name)(_vision(_name))
 for _name in ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"):
     ARCHS.register(_name)(_vision(_name, takes_scale=True, scale=1.0))
-# PaddleClas spellings users already have in their configs.
-for _alias, _name in (("ResNet18", "resnet18"), ("ResNet34", "resnet34"), ("ResNet50", "resnet50"),
-                      ("ResNet101", "resnet101"), ("VGG16", "vgg16")):
-    ARCHS.register(_alias)(_vision(_name))
-for _alias, _name, _scale in (("MobileNetV1", "mobilenet_v1", 1.0), ("MobileNetV2", "mobilenet_v2", 1.0),
-                              ("MobileNetV3_small_x1_0", "mobilenet_v3_small", 1.0),
-                              ("MobileNetV3_large_x1_0", "mobilenet_v3_large", 1.0),
-                              ("MobileNetV3_large_x0_5", "mobilenet_v3_large", 0.5)):
-    ARCHS.register(_alias)(_vision(_name, takes_scale=True, scale=_scale))
-
 
 @ARCHS.register("DigitsNet")
 def digits_net(class_num: int, arch_scale: float | None = None, width: int = 16):
@@ -85,18 +82,185 @@ def digits_net(class_num: int, arch_scale: float | None = None, width: int = 16)
     return DigitsNet()
 
 
-def build_model(arch: ArchConfig):
-    """Build the network ``arch`` names (random init); weights come from :func:`load_weights`."""
+DISTILLATION = "DistillationModel"
+# PaddleClas model wrappers ppslim does not build, and why.
+REFUSED = {
+    "RecModel": "retrieval models (backbone + neck + metric-learning head) are not supported by ppslim; "
+                "ppslim compresses classifiers",
+    "AttentionModel": "AFD attention distillation (chained models) is not supported; use DistillationModel",
+}
+# A keyword PaddleClas's network would drop unused is accepted only switched off (it asks for nothing).
+OFF_VALUES = (None, False, 0, 0.0)
+_DISTILL_ONLY = ("models", "freeze_params_list", "pretrained_list", "infer_model_name")
+
+
+def check_arch(arch: ArchConfig, path: str = "Arch") -> None:
+    """Check ``Arch`` against the builder it names, without building: the name, and every keyword
+    argument against the builder's signature (PaddleClas's zoo: also the class the builder makes)."""
+    if arch.use_ml_decoder:
+        raise ConfigError(f"{path}.use_ml_decoder", "PaddleClas's ML-Decoder head is not supported by ppslim; "
+                          "set it to false")
+    if arch.name == DISTILLATION and not arch.import_path:
+        from .distill import check_distillation
+
+        check_distillation(arch, path)
+        return
+    for key in _DISTILL_ONLY:
+        if getattr(arch, key) not in (None, ()):
+            raise ConfigError(f"{path}.{key}", f"only DistillationModel takes {key}; {arch.name} does not")
+    if arch.import_path:
+        return  # the user's module is imported when the network is built
+    if arch.name in REFUSED:
+        raise ConfigError(f"{path}.name", f"{arch.name}: {REFUSED[arch.name]}")
+    if arch.name in ARCHS:
+        if arch.pretrained is True:
+            raise ConfigError(f"{path}.pretrained", f"no published weights for ppslim's {arch.name!r}; set "
+                              "Global.pretrained_model or Arch.pretrained to a .pdparams file")
+        builder = ARCHS[arch.name]
+        _check_kwargs(builder, arch.kwargs, path)
+        _check_kwargs(builder, arch.params, f"{path}.params")
+        return
+    from . import zoo
+
+    if arch.name not in zoo.names():
+        known = [*ARCHS, *sorted(zoo.names()), DISTILLATION]
+        raise ConfigError(f"{path}.name", f"{arch.name!r} is not a PaddleClas backbone (paddleclas "
+                          f"{_paddleclas_version()}) nor one of [{', '.join(ARCHS)}, {DISTILLATION}]"
+                          + did_you_mean(arch.name, known))
+    accepted = zoo.accepted(arch.name)
+    if accepted is None:
+        return
+    given = [(path, k) for k in arch.kwargs] + [(f"{path}.params", k) for k in arch.params]
+    given += [(path, k) for k in ("class_num", "scale") if getattr(arch, k) is not None]
+    values = {**arch.kwargs, **arch.params}
+    for where, key in given:
+        if key in accepted:
+            continue
+        if key in values and values[key] in OFF_VALUES and zoo.swallows(arch.name):
+            # PaddleClas hands it to **kwargs and drops it; switched off, it asks for what the network does.
+            log.info("%s.%s=%r: PaddleClas's %s has no such parameter and ignores it", where, key, values[key],
+                     arch.name)
+            continue
+        raise ConfigError(f"{where}.{key}", f"not a parameter of PaddleClas's {arch.name}"
+                          + did_you_mean(key, accepted) + f"; accepted: [{', '.join(accepted)}]"
+                          + (" (PaddleClas would drop it unused)" if zoo.swallows(arch.name) else ""))
+
+
+def _paddleclas_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("paddleclas")
+    except PackageNotFoundError:
+        return "?"
+
+
+def build_model(arch: ArchConfig, pretrained: bool = False):
+    """Build the network ``arch`` names (random init); weights come from :func:`load_weights`.
+
+    :param pretrained: also load what ``Arch.pretrained`` (and a distillation model's
+        ``pretrained_list``) names, strictly; stages that restore a checkpoint leave it off.
+    """
+    check_arch(arch)
     if arch.import_path:
         builder = _import_callable(arch.import_path)
         params = dict(arch.params)
         _check_kwargs(builder, params, "Arch.params")  # each error names the key the user wrote
-        arch_kwargs = {"class_num": arch.class_num, **({"scale": arch.scale} if arch.scale is not None else {})}
+        _check_kwargs(builder, arch.kwargs, "Arch")
+        arch_kwargs = {"class_num": arch.class_num or 1000,
+                       **({"scale": arch.scale} if arch.scale is not None else {})}
         _check_kwargs(builder, arch_kwargs, "Arch")
-        return builder(**arch_kwargs, **params)
-    builder = ARCHS.get_or_raise(arch.name, "Arch.name")
-    _check_kwargs(builder, arch.params, "Arch.params")
-    return builder(arch.class_num, arch.scale, **arch.params)
+        model = builder(**arch_kwargs, **arch.kwargs, **params)
+    elif arch.name == DISTILLATION:
+        from .distill import DistillationModel
+
+        return DistillationModel(arch, pretrained)
+    elif arch.name in ARCHS:
+        model = ARCHS[arch.name](arch.class_num or 1000, arch.scale, **arch.kwargs, **arch.params)
+    else:
+        model = _build_zoo(arch)
+    if arch.use_sync_bn:  # Config.validate allows it only with Global.device: gpu
+        import paddle.nn as nn
+
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if pretrained:
+        from .weights import load_pretrained
+
+        load_pretrained(model, arch.name, arch.pretrained, arch.kwargs, "Arch.pretrained")
+    return model
+
+
+def _build_zoo(arch: ArchConfig):
+    """PaddleClas's builder with the config's keyword arguments and ``pretrained=False`` (ppslim loads)."""
+    from . import zoo
+
+    builder = zoo.builder(arch.name)
+    kwargs = {**arch.kwargs, **arch.params}
+    for key in ("class_num", "scale"):
+        if getattr(arch, key) is not None:
+            kwargs[key] = getattr(arch, key)
+    if "pretrained" in inspect.signature(builder).parameters:
+        kwargs["pretrained"] = False
+    try:
+        with _own_parameter_names():
+            return builder(**kwargs)
+    except TypeError as e:  # a keyword the builder sets itself (MobileNetV3_large_x1_0 fixes scale)
+        if "keyword argument" not in str(e):
+            raise
+        raise ConfigError("Arch", f"PaddleClas's {arch.name} refused the keyword arguments: {e}") from None
+
+
+@contextlib.contextmanager
+def _own_parameter_names():
+    """Many of PaddleClas's older networks name their parameters (``conv1_weights``), and dygraph Paddle
+    refuses a name it has seen before in the process, so the second DPN68 a process builds (pipeline,
+    bench, a teacher and a student) would fail. Each build gets its own name checker; automatic names
+    still come from the process-wide generator, so they stay unique."""
+    from paddle.base import unique_name
+
+    old_generator, old_checker = unique_name.switch(unique_name.generator, unique_name.DygraphParameterNameChecker())
+    try:
+        yield
+    finally:
+        unique_name.switch(old_generator, old_checker)
+
+
+def inference_network(model):
+    """The network that is deployed: a distillation model's ``infer_model_name`` member; of PaddleClas's
+    networks the logits only, as PaddleClas's export does (GoogLeNet's main head, not its two auxiliary
+    ones; ``{"logits": ...}`` of a network built with ``return_patterns``); else ``model``."""
+    from .distill import DistillationModel
+
+    if isinstance(model, DistillationModel):
+        model = model.inference_network()
+    if type(model).__module__.startswith("paddleclas."):
+        return _MainOutput(model)
+    return model
+
+
+@functools.lru_cache(maxsize=1)
+def _main_output_class():
+    import paddle.nn as nn
+
+    class MainOutput(nn.Layer):
+        """The logits of ``model(x)``; shares ``model``'s layers, so in-place QAT wrapping reaches them."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            out = self.inner(x)
+            if isinstance(out, (list, tuple)):
+                out = out[0]
+            if isinstance(out, dict):
+                out = out["logits"]
+            return out
+    return MainOutput
+
+
+def _MainOutput(model):  # noqa: N802 - a class built lazily (paddle import)
+    return _main_output_class()(model)
 
 
 def _check_kwargs(builder, kwargs: dict, path: str) -> None:
@@ -105,8 +269,9 @@ def _check_kwargs(builder, kwargs: dict, path: str) -> None:
         return
     for key in kwargs:
         if key not in sig.parameters:
-            raise ConfigError(f"{path}.{key}", f"not a parameter of {getattr(builder, '__name__', builder)}; "
-                              f"accepted: {[n for n in sig.parameters if n != 'arch_scale']}")
+            accepted = [n for n in sig.parameters if n != "arch_scale"]
+            raise ConfigError(f"{path}.{key}", f"not a parameter of {getattr(builder, '__name__', builder)}"
+                              + did_you_mean(key, accepted) + f"; accepted: {accepted}")
 
 
 def _import_callable(spec: str):

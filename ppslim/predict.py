@@ -221,6 +221,8 @@ def open_artifact(cfg: Config) -> OpenArtifact:
 
     prefix, key = default_weights(cfg)
     paddle.set_device("gpu" if g.device == Device.GPU else "cpu")
+    from .models import inference_network
+
     model, _ = load_trained_model(cfg, prefix, key)
-    return OpenArtifact(dygraph_predictor(model), prefix + ".pdparams", "checkpoint", f"dygraph-{g.device.value}",
-                        os.path.getsize(prefix + ".pdparams"))
+    return OpenArtifact(dygraph_predictor(inference_network(model)), prefix + ".pdparams", "checkpoint",
+                        f"dygraph-{g.device.value}", os.path.getsize(prefix + ".pdparams"))

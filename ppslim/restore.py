@@ -6,19 +6,33 @@ QAT wrapping). Loading re-applies those first, so the weights fit exactly and ``
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from . import artifacts, models
 from .config import Config
 from .errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 
 def default_weights(cfg: Config) -> tuple[str, str]:
-    """(checkpoint prefix, config key it came from): ``Global.pretrained_model`` or the run's best model."""
+    """(checkpoint prefix, config key it came from): ``Global.pretrained_model``, else ``Arch.pretrained``
+    (PaddleClas's export and eval load it when ``Global.pretrained_model`` is unset: ``True`` means its
+    published weights), else the run's best model."""
     if cfg.Global.pretrained_model:
         return artifacts.strip_suffix(cfg.Global.pretrained_model), "Global.pretrained_model"
     arch = cfg.require("Arch")
-    return artifacts.checkpoint_prefix(cfg.Global.output_dir, arch.name, "best_model"), "Global.output_dir"
+    best = artifacts.checkpoint_prefix(cfg.Global.output_dir, arch.name, "best_model")
+    if arch.pretrained:
+        from .weights import pretrained_file
+
+        if os.path.isfile(best + ".pdparams"):
+            log.warning("using Arch.pretrained, not the trained %s (PaddleClas's rule); pass "
+                        "-o Global.pretrained_model=%s for that one", best, best)
+        return artifacts.strip_suffix(pretrained_file(arch.name, arch.pretrained, arch.kwargs, "Arch.pretrained")), \
+            "Arch.pretrained"
+    return best, "Global.output_dir"
 
 
 def check_weights(prefix: str, key: str) -> None:
@@ -50,7 +64,8 @@ def load_trained_model(cfg: Config, prefix: str, key: str):
         from .quant import wrap_for_qat
 
         # PaddleClas keeps the quantizer on the model too; export needs it to write the INT8 program.
-        model.quanter = wrap_for_qat(model, quant)
+        # A distillation model quantizes its student.
+        model.quanter = wrap_for_qat(models.inference_network(model), quant)
     models.load_weights(model, prefix, key)
     return model, states
 

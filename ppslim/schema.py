@@ -71,7 +71,8 @@ def convert(tp, value: Any, path: str):
                               + did_you_mean(value, typing.get_args(tp)))
         return value
     if dataclasses.is_dataclass(tp):
-        return build(tp, value, path)
+        hook = getattr(tp, "from_config", None)  # a section with its own shape (Arch's free keyword arguments)
+        return hook(value, path) if hook is not None else build(tp, value, path)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         valid = [m.value for m in tp]
         for member in tp:

@@ -39,10 +39,10 @@ def run(cfg: Config) -> ExportResult:
     record.guard(cfg.Global.save_inference_dir, "Global.save_inference_dir")
     images = verification_images(cfg)  # checks the Eval data before any model work
     model, _ = load_trained_model(cfg, prefix, key)
+    quanter = getattr(model, "quanter", None)  # a QAT checkpoint exports its INT8 program
+    model = models.inference_network(model)  # DistillationModel: the Arch.infer_model_name member only
     model.eval()
     reference = predict_all(dygraph_predictor(model), images)
-
-    quanter = getattr(model, "quanter", None)  # a QAT checkpoint exports its INT8 program
     # counted before saving: saving a QAT model turns its forward into a static function
     params, flops = models.count_params(model), models.count_flops(model, cfg.Global.image_shape)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from .. import artifacts, data, engine, models, provenance
 from ..config import Config
-from ..errors import PpslimError
+from ..errors import ConfigError, PpslimError
 from ..pruning import prune, ratios_for
 from ..restore import load_trained_model
 
@@ -32,6 +32,9 @@ class PruneResult:
 def run(cfg: Config) -> PruneResult:
     g = cfg.Global
     arch, prune_cfg = cfg.require("Arch"), cfg.require("Slim.prune")
+    if arch.name == models.DISTILLATION and not arch.import_path:
+        raise ConfigError("Arch.name", "pruning a DistillationModel is not supported (it would prune the teacher "
+                          "too); prune a plain Arch")
     data.check_dataset(cfg, "Train")
     data.check_dataset(cfg, "Eval")
     runtime = engine.setup_runtime(cfg)
@@ -46,8 +49,10 @@ def run(cfg: Config) -> PruneResult:
             raise PpslimError("Global.pretrained_model is already pruned or quantized; prune the FP32 model, "
                               "then run qat on the pruned checkpoint")
     else:
-        log.warning("pruning without Global.pretrained_model ranks random filters; prune a trained model")
-        model = models.build_model(arch)
+        model = models.build_model(arch, pretrained=True)  # Arch.pretrained: PaddleClas's weights
+        if not arch.pretrained:
+            log.warning("pruning without Global.pretrained_model or Arch.pretrained ranks random filters; "
+                        "prune a trained model")
     shape = g.image_shape
     flops_before, params_before = models.count_flops(model, shape), models.count_params(model)
     plan = prune(model, prune_cfg.name, ratios_for(model, prune_cfg.pruned_ratio), shape)

@@ -43,6 +43,11 @@ def derived_schedule(cfg: Config) -> tuple[int, LrConfig]:
     return epochs, derived
 
 
+def _has_pretrained(arch) -> bool:
+    return bool(arch.pretrained or arch.pretrained_list and any(arch.pretrained_list)
+                or any(m.arch.pretrained for m in arch.models))
+
+
 def run(cfg: Config) -> QatResult:
     g = cfg.Global
     arch, quant = cfg.require("Arch"), cfg.require("Slim.quant")
@@ -55,9 +60,10 @@ def run(cfg: Config) -> QatResult:
             raise PpslimError("Global.pretrained_model is already a QAT checkpoint; resume it with "
                               "Global.checkpoints instead")
     else:
-        log.warning("QAT without Global.pretrained_model trains from random weights; QAT is meant to "
-                    "fine-tune a trained FP32 model")
-        model, states = models.build_model(arch), {}
+        model, states = models.build_model(arch, pretrained=True), {}  # Arch.pretrained: PaddleClas's weights
+        if not _has_pretrained(arch):
+            log.warning("QAT without Global.pretrained_model or Arch.pretrained trains from random weights; "
+                        "QAT is meant to fine-tune a trained FP32 model")
     run_dir = artifacts.model_dir(g.output_dir, arch.name)
     record = provenance.Record(cfg, "qat", g.pretrained_model)
     fresh = not engine.resolve_resume(g.checkpoints, run_dir)
@@ -66,7 +72,10 @@ def run(cfg: Config) -> QatResult:
         record.guard(g.save_inference_dir, "Global.save_inference_dir")
         provenance.clear_run(run_dir)
     settings = quant_settings(quant)
-    quanter = wrap_for_qat(model, settings)
+    # A DistillationModel trains teacher and student with its distillation losses; only the student
+    # (Arch.infer_model_name) is quantized and exported.
+    deployed = models.inference_network(model)
+    quanter = wrap_for_qat(deployed, settings)
     epochs, lr = derived_schedule(cfg) if quant.derive_from_train else (g.epochs, cfg.Optimizer.lr)
     fitted = engine.fit(model, cfg, runtime, run_dir, epochs=epochs, lr=lr, resume=g.checkpoints,
                         before_save=sync_qat_state,
@@ -75,9 +84,10 @@ def run(cfg: Config) -> QatResult:
     if not runtime.is_main:
         return QatResult(run_dir, "", settings["name"], quanter.wrapped_layers, fitted.epochs_run,
                          lr.learning_rate, fitted.best_top1, 0, 0, "", Agreement(0.0, 0.0, 0), fitted.seconds)
-    reference = predict_all(dygraph_predictor(model), images)
+    reference = predict_all(dygraph_predictor(deployed), images)
     saved = save_verified(cfg, g.save_inference_dir,
-                          lambda tmp: save_quantized(quanter, model, os.path.join(tmp, "inference"), input_spec(cfg)),
+                          lambda tmp: save_quantized(quanter, deployed, os.path.join(tmp, "inference"),
+                                                     input_spec(cfg)),
                           reference, "QAT export", images=images, min_cosine=g.verify_int8_min_cosine,
                           min_agreement=g.verify_int8_min_top1_agreement)
     quant_ops = sum(op in QUANT_OPS for op in read_program_ops(saved.model_file))

@@ -44,19 +44,22 @@ def run(cfg: Config) -> TrainResult:
     if cfg.Global.eval_during_train:
         data.check_dataset(cfg, "Eval")
     runtime = engine.setup_runtime(cfg)
-    model = models.build_model(arch)
     run_dir = artifacts.model_dir(cfg.Global.output_dir, arch.name)
+    resuming = engine.resolve_resume(cfg.Global.checkpoints, run_dir)
     record = provenance.Record(cfg, "train", cfg.Global.pretrained_model)
-    if runtime.is_main and not engine.resolve_resume(cfg.Global.checkpoints, run_dir):
+    if runtime.is_main and not resuming:
         record.guard(run_dir, "Global.output_dir", whole_folder=False)
         provenance.clear_run(run_dir)
-    if cfg.Global.pretrained_model and not engine.resolve_resume(cfg.Global.checkpoints, run_dir):
+    # Arch.pretrained (PaddleClas's weights) initialises the network unless a checkpoint does.
+    model = models.build_model(arch, pretrained=not (cfg.Global.pretrained_model or resuming))
+    if cfg.Global.pretrained_model and not resuming:
         models.load_weights(model, cfg.Global.pretrained_model)
     fitted = engine.fit(model, cfg, runtime, run_dir, resume=cfg.Global.checkpoints)
+    deployed = models.inference_network(model)  # a DistillationModel deploys its student
     result = TrainResult(run_dir=run_dir, best_model=fitted.best_model, best_top1=fitted.best_top1,
                          best_epoch=fitted.best_epoch, epochs_run=fitted.epochs_run, last_epoch=fitted.last_epoch,
-                         final_metrics=fitted.final_metrics, params=models.count_params(model),
-                         flops=models.count_flops(model, cfg.Global.image_shape), seconds=fitted.seconds)
+                         final_metrics=fitted.final_metrics, params=models.count_params(deployed),
+                         flops=models.count_flops(deployed, cfg.Global.image_shape), seconds=fitted.seconds)
     if runtime.is_main:
         record.write_result(run_dir, result, fitted.best_model)
     return result

@@ -45,16 +45,18 @@ def test_mobilenet_v3_small_scale():
     assert models.count_params(small) < models.count_params(full)
 
 
-def test_paddleclas_alias():
+def test_paddleclas_name_builds_paddleclas_class():
+    """PaddleClas's spellings build PaddleClas's classes now, not a paddle.vision look-alike."""
     model = models.build_model(ArchConfig(name="MobileNetV3_large_x0_5", class_num=3))
     assert forward(model, (1, 3, 64, 64)).shape == (1, 3)
+    assert type(model).__module__.startswith("paddleclas.ppcls.arch.backbone")
 
 
 def test_unknown_arch_rejected_with_hint():
     with pytest.raises(ConfigError) as info:
         models.build_model(ArchConfig(name="resnet81", class_num=10))
     assert info.value.key_path == "Arch.name"
-    assert "'resnet81' not in" in info.value.msg and "did you mean resnet18?" in info.value.msg
+    assert "'resnet81' is not a PaddleClas backbone" in info.value.msg and "did you mean resnet18?" in info.value.msg
 
 
 def test_scale_on_arch_without_scale_rejected():
