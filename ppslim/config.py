@@ -737,6 +737,7 @@ class Config:
     source: str = field(default="", metadata={"key": "__source__"})
 
     def validate(self, path: str) -> None:
+        self._check_fp16_input()
         if self.Arch is None:
             return
         members = [("Arch", self.Arch)] + [(f"Arch.models.{i}.{m.key}", m.arch) for i, m in enumerate(self.Arch.models)]
@@ -745,6 +746,17 @@ class Config:
                 # PaddleClas logs a warning and trains with plain BatchNorm; ppslim does not change the recipe quietly.
                 raise ConfigError(f"{where}.use_sync_bn", f"SyncBatchNorm needs Global.device: gpu (it is "
                                   f"{self.Global.device.value}); set {where}.use_sync_bn=false to train with BatchNorm")
+
+    def _check_fp16_input(self) -> None:
+        """``NormalizeImage.output_fp16`` feeds float16 images: only a pure-fp16 (AMP O2) network takes them."""
+        amp_o2 = self.AMP is not None and self.AMP.use_amp and self.AMP.level == AmpLevel.O2
+        for mode in ("Train", "Eval"):
+            split = getattr(self.DataLoader, mode)
+            for i, op in enumerate(split.dataset.transform_ops if split is not None else ()):
+                if op.name == "NormalizeImage" and op.params.get("output_fp16") and not amp_o2:
+                    raise ConfigError(f"DataLoader.{mode}.dataset.transform_ops.{i}.NormalizeImage.output_fp16",
+                                      "float16 images need a pure-fp16 network: set AMP.level O2 (as PaddleClas's "
+                                      "configs that use it do), or output_fp16: false")
 
     def require(self, section: str):
         """Return a section a stage cannot work without, or raise naming it."""

@@ -285,7 +285,10 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
         raise ConfigError("Global.update_freq", f"{g.update_freq} exceeds the {batches} batches of an epoch")
     # As PaddleClas: an epoch is a whole number of accumulated steps; the schedule counts those steps.
     steps_per_epoch = batches // g.update_freq
-    optimizer, schedule = build_optimizer(cfg, model, epochs, steps_per_epoch, lr)
+    # A loss with layers of its own (MGD's generator, PEFD's projectors) trains with the network, as in PaddleClas.
+    loss_layers = loss_fn.trainable_layers()
+    trained = paddle.nn.LayerList([model, *loss_layers]) if loss_layers else model
+    optimizer, schedule = build_optimizer(cfg, trained, epochs, steps_per_epoch, lr)
     model, optimizer = amp.decorate(model, optimizer)
     ema = ModelEma(model, cfg.EMA.decay) if cfg.EMA is not None else None
     if g.to_static:  # as PaddleClas's apply_to_static: the model's forward becomes a static program

@@ -6,7 +6,8 @@ from typing import Optional
 from .errors import ConfigError
 from .registry import Registry
 
-LOSSES = Registry("loss")
+# Built once while the config is checked (constructors import no paddle), so bad values fail at load.
+LOSSES = Registry("loss", build_on_check=True)
 
 
 @LOSSES.register("CELoss")
@@ -341,9 +342,65 @@ class DistillationDISTLoss(_PairLoss):
         return self.beta * inter + self.gamma * intra
 
 
+# Base losses of DistillationPairLoss and the parameters each takes (checked without importing paddle).
+PAIR_BASE_LOSSES = {
+    "MGDLoss": {"required": ("student_channels", "teacher_channels"), "optional": ("alpha_mgd", "lambda_mgd")},
+    "PEFDLoss": {"required": ("student_channel", "teacher_channel"), "optional": ("num_projectors", "mode")},
+}
+
+
+@LOSSES.register("DistillationPairLoss")
+class DistillationPairLoss:
+    """PaddleClas's pair loss on intermediate features: ``base_loss_name(student[s_key], teacher[t_key])``
+    summed over ``model_name_pairs``. The features come from the members' ``return_patterns``. The base
+    loss has trainable layers (see :mod:`ppslim.feature_losses`), trained with the network."""
+
+    def __init__(self, base_loss_name: str, weight: float = 1.0, model_name_pairs=(), s_key: Optional[str] = None,
+                 t_key: Optional[str] = None, name: str = "loss", **kwargs):
+        from .schema import did_you_mean
+
+        spec = PAIR_BASE_LOSSES.get(base_loss_name)
+        if spec is None:
+            raise ConfigError("DistillationPairLoss.base_loss_name", f"{base_loss_name!r} not in "
+                              f"{sorted(PAIR_BASE_LOSSES)}" + did_you_mean(base_loss_name, PAIR_BASE_LOSSES))
+        for key in kwargs:
+            if key not in spec["required"] + spec["optional"]:
+                raise ConfigError(f"DistillationPairLoss.{key}", f"not a parameter of {base_loss_name}; accepted: "
+                                  f"{list(spec['required'] + spec['optional'])}")
+        for key in spec["required"]:
+            if key not in kwargs:
+                raise ConfigError(f"DistillationPairLoss.{key}", f"required by {base_loss_name}")
+        if not isinstance(s_key, str) or not isinstance(t_key, str):
+            raise ConfigError("DistillationPairLoss.s_key", "expected s_key and t_key naming a return_patterns "
+                              f"feature of each member, got {s_key!r} / {t_key!r}")
+        self.weight, self.name, self.s_key, self.t_key = weight, name, s_key, t_key
+        self.pairs = _pairs(model_name_pairs, "DistillationPairLoss.model_name_pairs")
+        self.base, self.kwargs, self._layer = base_loss_name, kwargs, None
+
+    @property
+    def layer(self):
+        """The base loss with its trainable layers, built on first use (it needs paddle)."""
+        if self._layer is None:
+            from .feature_losses import BASE_LOSSES
+
+            self._layer = BASE_LOSSES[self.base](**self.kwargs)
+        return self._layer
+
+    def __call__(self, outputs, label):
+        total = None
+        for s, t in self.pairs:
+            value = self.layer(_pick(outputs, s, self.s_key), _pick(outputs, t, self.t_key))
+            total = value if total is None else total + value
+        return total
+
+
 class CombinedLoss:
     def __init__(self, losses):
         self.losses = list(losses)
+
+    def trainable_layers(self) -> list:
+        """Losses with parameters of their own (``DistillationPairLoss``): the optimizer trains them too."""
+        return [loss.layer for loss in self.losses if isinstance(loss, DistillationPairLoss)]
 
     def __call__(self, logits, label):
         total = None
@@ -357,3 +414,12 @@ def build_loss(specs, path: str) -> CombinedLoss:
     if not specs:
         raise ConfigError(path, "at least one loss is required, e.g. [{CELoss: {weight: 1.0}}]")
     return CombinedLoss(LOSSES.build_list(specs, path))
+
+
+# PaddleClas losses ppslim does not train with, each refused in one line saying why.
+for _name, _why in (
+        ("SupConLoss", "supervised contrastive learning trains retrieval features (RecModel), which ppslim refuses"),
+        ("AFDLoss", "attention-based feature distillation needs PaddleClas's AttentionModel, which ppslim refuses"),
+        ("TripletLossV2", "metric learning for retrieval (RecModel)"), ("ArcMargin", "retrieval heads (RecModel)"),
+        ("CenterLoss", "metric learning for retrieval (RecModel)")):
+    LOSSES.refuse(_name, _why)

@@ -72,3 +72,9 @@ class GoogLeNetTopkAcc(TopkAcc):
 def build_metrics(specs, path: str) -> list:
     """The configured metrics, or top-1/top-5 accuracy when the config names none."""
     return METRICS.build_list(specs or (), path) or [TopkAcc((1, 5))]
+
+
+# Retrieval metrics: they need gallery/query evaluation (Global.eval_mode: retrieval), which ppslim refuses.
+for _name in ("Recallk", "mAP", "mINP"):
+    METRICS.refuse(_name, "a retrieval metric (gallery/query evaluation, RecModel); ppslim scores classifiers with "
+                          "TopkAcc")

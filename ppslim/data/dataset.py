@@ -80,7 +80,8 @@ class ImageNetDataset:
         path, label = self.samples[idx]
         with open(path, "rb") as f:
             img = to_chw(self.transform(f.read()))
-        return img.astype("float32", copy=False), np.int64(label)
+        # float32, or float16 from NormalizeImage.output_fp16 (AMP O2's pure-fp16 network)
+        return img.astype(img.dtype if img.dtype == np.float16 else "float32", copy=False), np.int64(label)
 
     @property
     def labels(self) -> np.ndarray:

@@ -125,7 +125,7 @@ def _student_only(saved: dict, tmp_path) -> str:
     return path
 
 
-def test_train_starts_from_arch_pretrained(make_config, trained_model):
+def test_train_starts_from_arch_pretrained(make_config, trained_model, tmp_path):
     """``Arch.pretrained: <path>`` initialises train (PaddleClas's slim configs rely on it); without it the
     same one low-LR epoch starts from random weights."""
     import paddle
@@ -134,7 +134,7 @@ def test_train_starts_from_arch_pretrained(make_config, trained_model):
     with paddle.utils.unique_name.guard():
         warm = train_stage.run(make_config(*low_lr, f"Arch.pretrained={trained_model.checkpoint}"))
     with paddle.utils.unique_name.guard():
-        cold = train_stage.run(make_config(*low_lr))
+        cold = train_stage.run(make_config(*low_lr, workdir=tmp_path / "cold"))  # its own run folder
     assert warm.best_top1 >= trained_model.train.best_top1 - 0.05
     assert cold.best_top1 < 0.5
 

@@ -441,3 +441,16 @@ def test_ra_sampler_repeats_each_image(make_config):
     assert [i for b in loader.sampler for i in b] != flat      # reshuffled per epoch
     images, _ = next(iter(loader.loader))
     assert list(images.shape) == [48, 3, 32, 32]
+
+
+def test_output_fp16_with_amp_o2_gives_float16_images(make_config, digits_dir):
+    """PaddleClas's AMP O2 configs feed float16 images to the pure-fp16 network (``output_fp16``)."""
+    from ppslim import data
+
+    cfg = make_config("DataLoader.Train.dataset.transform_ops.2.NormalizeImage.output_fp16=true",
+                      "AMP={use_amp: true, level: O2}")
+    images, _ = data.real_images(cfg, 2, "Train")
+    assert images.dtype == np.float16 and images.shape == (2, 3, 32, 32)
+    plain, _ = data.real_images(make_config(), 2, "Train")
+    assert plain.dtype == np.float32
+    np.testing.assert_allclose(images.astype("float32"), plain, atol=2e-3)

@@ -23,15 +23,13 @@ class NormalizeImage:
     ``order`` says where the channels are: ``chw`` (PaddleClas's default) or ``hwc``/``''``. In
     ``DataLoader.*.dataset.transform_ops`` images are HWC (the dataset transposes after the ops), so
     the config check refuses ``chw`` there. ``channel_num: 4`` appends a zero channel (PaddleClas's
-    NHWC fast path). ``output_fp16`` is refused: ppslim feeds float32 networks.
+    NHWC fast path). ``output_fp16`` gives float16 images, for AMP O2's pure-fp16 network (the config
+    check refuses it without ``AMP.level: O2``, as PaddleClas's configs pair them).
     """
 
     def __init__(self, scale: Union[float, str, None] = None, mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None, order: str = "chw", output_fp16: bool = False,
                  channel_num: int = 3):
-        if output_fp16:
-            raise ConfigError("NormalizeImage.output_fp16", "fp16 input is not supported (ppslim feeds float32 "
-                              "networks); use false")
         if order not in ORDERS:
             raise ConfigError("NormalizeImage.order", f"{order!r} not in {list(ORDERS)}")
         if channel_num not in (3, 4):
@@ -39,6 +37,7 @@ class NormalizeImage:
         self.scale = np.float32(parse_scale(scale))
         self.order = order
         self.channel_num = channel_num
+        self.dtype = "float16" if output_fp16 else "float32"
         shape = (3, 1, 1) if order == "chw" else (1, 1, 3)
         mean = [0.485, 0.456, 0.406] if mean is None else mean
         std = [0.229, 0.224, 0.225] if std is None else std
@@ -61,7 +60,7 @@ class NormalizeImage:
             pad_shape = list(out.shape)
             pad_shape[axis] = 1
             out = np.concatenate((out, np.zeros(pad_shape, dtype="float32")), axis=axis)
-        return out.astype("float32")
+        return out.astype(self.dtype)
 
 
 @TRANSFORMS.register("ToCHWImage")
