@@ -18,7 +18,7 @@ DATA    := dataset/digits/train_list.txt
 PYTEST_ARGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.10 --python-platform x86_64-manylinux_2_28 --quiet
 
-.PHONY: help venv data demo pipeline infer train eval export bench test test-fast lock clean
+.PHONY: help venv data demo pipeline infer check train eval export bench test test-fast lock clean
 
 # Variables documented by a `##@ NAME text` line above them; help prints each with its current value.
 HELP_VARS = $(shell sed -nE 's/^##@ ([A-Z0-9_]+) .*/\1/p' $(MAKEFILE_LIST))
@@ -46,6 +46,9 @@ pipeline: demo  ## same as demo: every stage on configs/digits/pipeline.yaml, on
 
 infer: $(DATA)  ## predict Infer.infer_imgs with any artifact (Global.inference_model_dir or a checkpoint)
 	$(PPSLIM) infer -c $(CONFIG) $(OVR)
+
+check: $(VENV)/.stamp  ## validate CONFIG (PaddleClas's own files too) without running it; print the plan
+	$(PPSLIM) check -c $(CONFIG) $(OVR)
 
 train: $(DATA)  ## FP32 baseline
 	$(call stage,train)
