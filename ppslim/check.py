@@ -89,8 +89,18 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> CheckResult:
+    """Check every ``-c`` config; third-party and native output (PaddleClas's logger, Paddle's warnings)
+    goes to ``./output/logs/check.log``, the console shows only the plans."""
+    from . import logs
+
     overrides = [item for group in args.override for item in group]
-    return CheckResult(tuple(check_one(path, overrides, args.stage, not args.no_network) for path in args.config))
+    logs.setup(args.verbose, logs.log_file("./output", "check", logs.rank()),
+               header="ppslim check " + " ".join(f"-c {c}" for c in args.config))
+    checks = []
+    for path in args.config:
+        with logs.capture_native():
+            checks.append(check_one(path, overrides, args.stage, not args.no_network))
+    return CheckResult(tuple(checks))
 
 
 def check_one(path: str, overrides: list[str], stage: Optional[str] = None, build: bool = True) -> ConfigCheck:

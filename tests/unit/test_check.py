@@ -42,3 +42,13 @@ def test_train_on_a_config_with_both_slim_methods_is_refused_in_one_line():
     proc = run_cli("train", "-c", str(REPO / "configs/digits/pipeline.yaml"))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: Slim: has both quant and prune: run `ppslim prune")
+
+
+def test_check_builds_paddleclas_networks_and_keeps_their_noise_in_the_log(tmp_path):
+    """A PaddleClas backbone prints its own logger lines and paddle warnings; check's console shows ppslim's."""
+    proc = run_cli("check", "-c", str(DIGITS_CONFIG), "-o", "Arch.name=PPLCNet_x0_25",
+                   f"Global.output_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    assert "network  PPLCNet_x0_25, " in proc.stdout
+    console = (proc.stdout + proc.stderr).splitlines()
+    assert all(not line.startswith("[20") and "Warning" not in line for line in console), console
