@@ -89,6 +89,18 @@ def _pick(outputs, name: str, key):
     return out[key] if key is not None else out
 
 
+def _activated_pair(outputs, a: str, b: str, key, act: Optional[str]):
+    """Members ``a`` and ``b``'s outputs (``key`` of each), through ``act`` (softmax, sigmoid or none)."""
+    import paddle.nn.functional as F
+
+    x, t = _pick(outputs, a, key), _pick(outputs, b, key)
+    if act == "softmax":
+        return F.softmax(x, axis=-1), F.softmax(t, axis=-1)
+    if act == "sigmoid":
+        return F.sigmoid(x), F.sigmoid(t)
+    return x, t
+
+
 def _soft_ce(logits, target_logits, epsilon: float):
     """PaddleClas's CELoss with logits as the label: soft label ``softmax(target)``; with ``epsilon``
     it smooths the raw target as PaddleClas's ``_labelsmoothing`` does."""
@@ -162,15 +174,9 @@ class DistillationDMLLoss:
         return target * paddle.log((target + self.eps) / (x + self.eps)) * x.shape[-1]
 
     def __call__(self, outputs, label):
-        import paddle.nn.functional as F
-
         total = None
         for a, b in self.pairs:
-            x, t = _pick(outputs, a, self.key), _pick(outputs, b, self.key)
-            if self.act == "softmax":
-                x, t = F.softmax(x, axis=-1), F.softmax(t, axis=-1)
-            elif self.act == "sigmoid":
-                x, t = F.sigmoid(x), F.sigmoid(t)
+            x, t = _activated_pair(outputs, a, b, self.key, self.act)
             loss = (self._kldiv(x, t) + self._kldiv(t, x)) / 2
             value = loss.sum(1).mean() if self.sum_across_class_dim else loss.mean()
             total = value if total is None else total + value
@@ -219,11 +225,7 @@ class DistillationDistanceLoss:
         fn = {"l1": F.l1_loss, "l2": F.mse_loss, "smooth_l1": F.smooth_l1_loss}[self.mode]
         total = None
         for a, b in self.pairs:
-            x, t = _pick(outputs, a, self.key), _pick(outputs, b, self.key)
-            if self.act == "softmax":
-                x, t = F.softmax(x, axis=-1), F.softmax(t, axis=-1)
-            elif self.act == "sigmoid":
-                x, t = F.sigmoid(x), F.sigmoid(t)
+            x, t = _activated_pair(outputs, a, b, self.key, self.act)
             value = fn(x, t)
             total = value if total is None else total + value
         return total

