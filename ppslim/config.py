@@ -61,11 +61,30 @@ class PtqAlgo(StrEnum):
 
 
 class InferenceBackend(StrEnum):
-    """How an inference model is run. ``auto`` = oneDNN, plus oneDNN INT8 for quantized models."""
+    """How an inference model is run (:mod:`ppslim.serve.backends`). ``auto`` = what ``ppslim bench``
+    measured fastest for this artifact on this CPU, else oneDNN (oneDNN INT8 for quantized programs,
+    OpenVINO for an OpenVINO IR)."""
     AUTO = "auto"
     PLAIN = "plain"
     ONEDNN = "onednn"
     ONEDNN_INT8 = "onednn_int8"
+    ONEDNN_BF16 = "onednn_bf16"   # Paddle Inference BF16: CPUs with avx512_bf16 or AMX
+    OPENVINO = "openvino"         # the openvino runtime reads the Paddle model (or an NNCF INT8 IR) itself
+
+
+class OpenVinoPrecision(StrEnum):
+    """``Global.openvino_precision``: OpenVINO's INFERENCE_PRECISION_HINT. ``auto`` = OpenVINO's default
+    (bf16 on CPUs with avx512_bf16 or AMX, else f32)."""
+    AUTO = "auto"
+    F32 = "f32"
+    BF16 = "bf16"
+
+
+class PtqEngine(StrEnum):
+    """``Slim.ptq.engine``: PaddleSlim's quant_post_static (a Paddle INT8 program for oneDNN INT8), or
+    NNCF on the OpenVINO model (an OpenVINO INT8 IR for the openvino backend)."""
+    PADDLESLIM = "paddleslim"
+    NNCF = "nncf"
 
 
 def at_least_one(obj, path: str, *keys: str, why: str = "") -> None:
@@ -120,6 +139,8 @@ class GlobalConfig:
     # INT8 artifacts are compared with their fake-quant/FP32 source: rounding moves logits a little.
     verify_int8_min_cosine: float = 0.95
     verify_int8_min_top1_agreement: float = 0.90
+    # Serving (ppslim.serve): OpenVINO's precision hint; its thread hint is cpu_threads.
+    openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "epochs", "save_interval", "eval_interval", "print_batch_step", "verify_images",
@@ -317,6 +338,7 @@ class PtqConfig:
     model_filename: str = "inference.pdmodel"
     params_filename: str = "inference.pdiparams"
     skip_tensor_list: tuple[str, ...] = ()
+    engine: PtqEngine = PtqEngine.PADDLESLIM  # nncf: ppslim.serve.nncf_ptq
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "batch_size", "batch_nums", why=" (calibration needs images)")

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import artifacts, data
 from .config import Config, InferenceBackend
-from .predict import Agreement, backend_name, is_quantized, paddle_predictor, predict_all, verify
+from .predict import Agreement, backend_name, paddle_predictor, predict_all, verify
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,12 @@ def model_outputs(cfg: Config, model_file: str, params_file: str, images: np.nda
     so PTQ of a model ppslim exported does not run the FP32 model on the same images twice."""
     cache = os.path.join(os.path.dirname(model_file), artifacts.OUTPUTS_FILE)
     if os.path.isfile(cache):
-        name = backend_name(backend, cfg.Global.device, is_quantized(model_file))
+        name = backend_name(backend, cfg.Global.device, model_file, cfg.Global.openvino_precision)
         with np.load(cache) as stored:
             if str(stored["digest"]) == _digest(model_file, params_file, images, name):
                 return stored["logits"]
-    predictor = paddle_predictor(model_file, params_file, backend, cfg.Global.device, cfg.Global.cpu_threads)
+    predictor = paddle_predictor(model_file, params_file, backend, cfg.Global.device, cfg.Global.cpu_threads,
+                                 cfg.Global.openvino_precision)
     return predict_all(predictor, images)
 
 
@@ -74,7 +75,7 @@ def save_verified(cfg: Config, out_dir: str, save: Callable[[str], None], refere
         save(tmp)
         model_file, params_file = artifacts.inference_files(tmp, model_filename, params_filename, key=what)
         predictor = paddle_predictor(model_file, params_file, cfg.Global.inference_backend, cfg.Global.device,
-                                     cfg.Global.cpu_threads)
+                                     cfg.Global.cpu_threads, cfg.Global.openvino_precision)
         outputs = predict_all(predictor, images)
         agreement = verify(reference, outputs, cfg, what, **verify_kw)
         np.savez(os.path.join(tmp, artifacts.OUTPUTS_FILE), logits=outputs,

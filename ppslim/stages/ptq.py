@@ -3,7 +3,9 @@
 Input: ``Slim.ptq.model_dir`` / ``Global.inference_model_dir`` / ``Global.save_inference_dir`` (first
 set wins) holding ``model_filename`` + ``params_filename``. Output:
 ``<that dir>/quant_post_static_model/`` with ``inference.pdmodel/.pdiparams``, verified against the
-FP32 model on real images before it is kept.
+FP32 model on real images before it is kept. With ``Slim.ptq.engine: nncf`` (:mod:`ppslim.serve.nncf_ptq`)
+the output is ``<that dir>/nncf_int8_model/`` with an OpenVINO INT8 IR (``inference.xml``/``.bin``),
+verified the same way with the openvino predictor that serves it.
 """
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ import time
 from dataclasses import dataclass
 
 from .. import artifacts, data
-from ..config import Config, InferenceBackend
+from ..config import Config, InferenceBackend, PtqEngine
 from ..errors import ConfigError, PpslimError
 from ..inference_model import model_outputs, save_verified, verification_images
 from ..predict import QUANT_OPS, Agreement, read_program_ops
+from ..serve import backends, nncf_ptq
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,9 @@ def quantize(cfg: Config, src: str, out_dir: str, calib: dict) -> None:
 
 def run(cfg: Config) -> PtqResult:
     g, ptq = cfg.Global, cfg.require("Slim.ptq")
+    nncf = ptq.engine == PtqEngine.NNCF
+    if nncf:
+        nncf_ptq.check(cfg)
     src = source_dir(cfg)
     key = "Global.inference_model_dir" if g.inference_model_dir else "Global.save_inference_dir"
     model_file, params_file = artifacts.inference_files(src, ptq.model_filename, ptq.params_filename, key)
@@ -163,18 +169,25 @@ def run(cfg: Config) -> PtqResult:
     check_sample_shape(cfg, *feed_signature(model_file))
     images = verification_images(cfg)
     reference = model_outputs(cfg, model_file, params_file, images, InferenceBackend.ONEDNN)
-    out_dir = artifacts.ptq_dir(src)
+    out_dir = artifacts.nncf_dir(src) if nncf else artifacts.ptq_dir(src)
     t0 = time.perf_counter()
     calib = {}
 
     def save(tmp_dir: str) -> None:
-        quantize(cfg, src, tmp_dir, calib)
+        if nncf:
+            nncf_ptq.quantize(cfg, model_file, params_file, tmp_dir, calib)
+        else:
+            quantize(cfg, src, tmp_dir, calib)
 
-    saved = save_verified(cfg, out_dir, save, reference, f"PTQ ({ptq.algo.value})", images=images,
-                          min_cosine=g.verify_int8_min_cosine, min_agreement=g.verify_int8_min_top1_agreement)
-    quant_ops = sum(op in QUANT_OPS for op in read_program_ops(saved.model_file))
+    files = {"model_filename": artifacts.OV_MODEL_FILE, "params_filename": artifacts.OV_WEIGHTS_FILE} if nncf else {}
+    saved = save_verified(cfg, out_dir, save, reference, f"PTQ ({'nncf' if nncf else ptq.algo.value})",
+                          images=images, min_cosine=g.verify_int8_min_cosine,
+                          min_agreement=g.verify_int8_min_top1_agreement, **files)
+    quant_ops = (backends.openvino_ops(saved.model_file).count("FakeQuantize") if nncf else
+                 sum(op in QUANT_OPS for op in read_program_ops(saved.model_file)))
     fp32_bytes = os.path.getsize(params_file)
-    result = PtqResult(src, saved.model_dir, ptq.algo.value, ptq.onnx_format, calib["batches"], calib["images"],
+    result = PtqResult(src, saved.model_dir, "nncf" if nncf else ptq.algo.value, ptq.onnx_format and not nncf,
+                       calib["batches"], calib["images"],
                        fp32_bytes, saved.params_bytes, round(saved.params_bytes / fp32_bytes, 4), quant_ops,
                        saved.backend, saved.agreement, round(time.perf_counter() - t0, 2))
     artifacts.write_json(os.path.join(out_dir, artifacts.RESULT_FILE), result)
