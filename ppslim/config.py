@@ -417,10 +417,27 @@ class BenchConfig:
     threads: Optional[int] = None  # default: every core
     # Before each timed round, wait up to this long for other processes to leave the CPU alone.
     quiet_wait_s: float = 2.0
+    # Latency models are trained once (cached under <output_dir>/cache) on DataLoader.Train at its own
+    # resolution for this many epochs (their pruned copies fine-tuned for latency_finetune_epochs),
+    # exported with any input size, scored on DataLoader.Eval and timed at image_size.
+    latency_train_epochs: int = 6
+    latency_finetune_epochs: int = 2
+    # ~1,400 training images: small batches give deep networks enough SGD steps in a few epochs.
+    latency_train_batch_size: int = 16
+    latency_train_lr: float = 0.05
+    # A serving (BF16 / INT8 backend) whose top-1 falls further below the FP32 artifact on Paddle oneDNN
+    # than this is refused, not timed.
+    max_bf16_drop_pt: float = 0.1
+    max_int8_drop_pt: float = 0.5
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "image_size", "class_num", "calib_batch_size", "calib_batch_nums", "repeats",
-                     "threads", "overhead_pairs")
+                     "threads", "overhead_pairs", "latency_train_epochs", "latency_finetune_epochs",
+                     "latency_train_batch_size")
+        positive(self, path, "latency_train_lr")
+        for key in ("max_bf16_drop_pt", "max_int8_drop_pt"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{path}.{key}", f"expected points >= 0, got {getattr(self, key)}")
         if not 0.0 <= self.latency_min_top1_agreement <= 1.0:
             raise ConfigError(f"{path}.latency_min_top1_agreement",
                               f"expected a share in [0, 1], got {self.latency_min_top1_agreement}")

@@ -28,10 +28,13 @@ class SavedModel:
     agreement: Agreement
 
 
-def input_spec(cfg: Config):
+def input_spec(cfg: Config, dynamic_hw: bool = False):
+    """The exported program's input: ``[N, *Global.image_shape]``; with ``dynamic_hw`` any height and width
+    (a fully convolutional network with adaptive pooling, trained small and served large)."""
     from paddle.static import InputSpec
 
-    return [InputSpec(shape=[None, *cfg.Global.image_shape], dtype="float32", name="x")]
+    c, h, w = cfg.Global.image_shape
+    return [InputSpec(shape=[None, c, None, None] if dynamic_hw else [None, c, h, w], dtype="float32", name="x")]
 
 
 def verification_images(cfg: Config) -> np.ndarray:
