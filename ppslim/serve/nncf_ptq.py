@@ -32,7 +32,8 @@ def check(cfg: Config) -> None:
     for key in PADDLESLIM_ONLY:
         value = getattr(ptq, key)
         if value != getattr(default, key):
-            raise ConfigError(f"Slim.ptq.{key}", f"{value!r} is a PaddleSlim setting; Slim.ptq.engine=nncf "
+            shown = value.value if hasattr(value, "value") else list(value) if isinstance(value, tuple) else value
+            raise ConfigError(f"Slim.ptq.{key}", f"{shown!r} is a PaddleSlim setting; Slim.ptq.engine=nncf "
                               "calibrates with NNCF's own method: remove the key or use engine paddleslim")
     if cfg.Global.inference_backend not in (InferenceBackend.AUTO, InferenceBackend.OPENVINO):
         raise ConfigError("Global.inference_backend", f"{cfg.Global.inference_backend.value!r} cannot run the "
