@@ -139,12 +139,15 @@ class GlobalConfig:
     # INT8 artifacts are compared with their fake-quant/FP32 source: rounding moves logits a little.
     verify_int8_min_cosine: float = 0.95
     verify_int8_min_top1_agreement: float = 0.90
-    # Serving (ppslim.serve): OpenVINO's precision hint; its thread hint is cpu_threads.
+    # Serving (ppslim.serve): OpenVINO's precision hint; its thread hints are cpu_threads and
+    # openvino_streams (a batch split over that many parallel streams).
     openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO
+    openvino_streams: int = 1
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "epochs", "save_interval", "eval_interval", "print_batch_step", "verify_images",
                      "cpu_threads")
+        at_least_one(self, path, "openvino_streams")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ConfigError(f"{path}.image_shape", f"expected [C, H, W] of positive integers, got {list(self.image_shape)}")
 

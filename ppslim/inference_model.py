@@ -59,12 +59,13 @@ def model_outputs(cfg: Config, model_file: str, params_file: str, images: np.nda
     so PTQ of a model ppslim exported does not run the FP32 model on the same images twice."""
     cache = os.path.join(os.path.dirname(model_file), artifacts.OUTPUTS_FILE)
     if os.path.isfile(cache):
-        name = backend_name(backend, cfg.Global.device, model_file, cfg.Global.openvino_precision)
+        name = backend_name(backend, cfg.Global.device, model_file, cfg.Global.openvino_precision,
+                            cfg.Global.openvino_streams)
         with np.load(cache) as stored:
             if str(stored["digest"]) == _digest(model_file, params_file, images, name):
                 return stored["logits"]
     predictor = paddle_predictor(model_file, params_file, backend, cfg.Global.device, cfg.Global.cpu_threads,
-                                 cfg.Global.openvino_precision)
+                                 cfg.Global.openvino_precision, cfg.Global.openvino_streams)
     return predict_all(predictor, images)
 
 
@@ -78,7 +79,8 @@ def save_verified(cfg: Config, out_dir: str, save: Callable[[str], None], refere
         save(tmp)
         model_file, params_file = artifacts.inference_files(tmp, model_filename, params_filename, key=what)
         predictor = paddle_predictor(model_file, params_file, cfg.Global.inference_backend, cfg.Global.device,
-                                     cfg.Global.cpu_threads, cfg.Global.openvino_precision)
+                                     cfg.Global.cpu_threads, cfg.Global.openvino_precision,
+                                     cfg.Global.openvino_streams)
         outputs = predict_all(predictor, images)
         agreement = verify(reference, outputs, cfg, what, **verify_kw)
         np.savez(os.path.join(tmp, artifacts.OUTPUTS_FILE), logits=outputs,

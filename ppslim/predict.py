@@ -51,17 +51,17 @@ def resolve_backend(backend: InferenceBackend, quantized: bool) -> InferenceBack
 
 
 def backend_name(backend: InferenceBackend, device: Device, model_file: str,
-                 openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO) -> str:
+                 openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO, streams: int = 1) -> str:
     """What :func:`paddle_predictor` will run ``model_file`` with, e.g. ``paddle-cpu-onednn_int8``."""
-    return backends.resolve(backend, model_file, device, openvino_precision).name
+    return backends.resolve(backend, model_file, device, openvino_precision, streams=streams).name
 
 
 def paddle_predictor(model_file: str, params_file: str, backend: InferenceBackend = InferenceBackend.AUTO,
                      device: Device = Device.CPU, threads: int | None = None,
-                     openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO):
+                     openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO, streams: int = 1):
     """The deploy predictor of an inference model (Paddle program or OpenVINO IR) for ``backend``, resolved
     by :func:`ppslim.serve.backends.resolve`; ``.backend`` names what runs it."""
-    serving = backends.resolve(backend, model_file, device, openvino_precision)
+    serving = backends.resolve(backend, model_file, device, openvino_precision, streams=streams)
     return backends.create_predictor(model_file, params_file, serving, threads)
 
 
@@ -151,7 +151,7 @@ def open_artifact(cfg: Config) -> OpenArtifact:
     if path:
         model_file, params_file = artifacts.served_files(path)
         runner = paddle_predictor(model_file, params_file, g.inference_backend, g.device, g.cpu_threads,
-                                  g.openvino_precision)
+                                  g.openvino_precision, g.openvino_streams)
         return OpenArtifact(runner, path, "inference_model", runner.backend, os.path.getsize(params_file))
     import paddle
 

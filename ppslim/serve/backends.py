@@ -80,6 +80,7 @@ class Serving:
     precision: str = "fp32"        # fp32 | bf16 | int8: what the compute runs in
     openvino_precision: Optional[OpenVinoPrecision] = None   # the hint given to OpenVINO (None: its default)
     device: Device = Device.CPU
+    streams: int = 1               # OpenVINO: a batch is split over this many parallel streams
 
     @property
     def name(self) -> str:
@@ -87,12 +88,14 @@ class Serving:
         if self.device == Device.GPU:
             return "paddle-gpu"
         if self.backend == InferenceBackend.OPENVINO:
-            return f"openvino-cpu-{'f32' if self.precision == 'fp32' else self.precision}"
+            streams = f"-{self.streams}streams" if self.streams > 1 else ""
+            return f"openvino-cpu-{'f32' if self.precision == 'fp32' else self.precision}{streams}"
         return f"paddle-cpu-{self.backend.value}"
 
     def as_dict(self) -> dict:
         return {"backend": self.backend.value, "precision": self.precision, "name": self.name,
-                "openvino_precision": self.openvino_precision.value if self.openvino_precision else None}
+                "openvino_precision": self.openvino_precision.value if self.openvino_precision else None,
+                "streams": self.streams}
 
 
 def default_backend(model_file: str) -> InferenceBackend:
@@ -109,11 +112,12 @@ def _flags_text(features: cpu.CpuFeatures) -> str:
 
 def resolve(backend: InferenceBackend, model_file: str, device: Device = Device.CPU,
             openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO,
-            flags: Optional[Iterable[str]] = None, use_pick: bool = True) -> Serving:
+            flags: Optional[Iterable[str]] = None, use_pick: bool = True, streams: int = 1) -> Serving:
     """The :class:`Serving` for ``backend`` on ``model_file`` here, or a one-line ``ConfigError``.
 
     :param flags: CPU flags to decide with (default: this CPU's); tests inject a flag set.
     :param use_pick: let ``auto`` use the backend ``ppslim bench`` recorded beside the model.
+    :param streams: OpenVINO streams (``Global.openvino_streams``); the recorded pick brings its own.
     """
     features = cpu.features(flags)
     ir = is_openvino_ir(model_file)
@@ -130,9 +134,13 @@ def resolve(backend: InferenceBackend, model_file: str, device: Device = Device.
             log.info("auto: serving %s with %s, measured fastest by ppslim bench on this CPU (%s)",
                      model_file, chosen["name"], _flags_text(features))
             return resolve(InferenceBackend(chosen["backend"]), model_file, device,
-                           OpenVinoPrecision(chosen.get("openvino_precision") or "auto"), flags, use_pick=False)
+                           OpenVinoPrecision(chosen.get("openvino_precision") or "auto"), flags, use_pick=False,
+                           streams=int(chosen.get("streams") or 1))
         backend = default_backend(model_file)
     quantized = is_quantized(model_file)
+    if streams > 1 and backend != InferenceBackend.OPENVINO:
+        raise ConfigError("Global.openvino_streams", f"{streams} streams apply to the openvino backend only, not "
+                          f"{backend.value!r}")
     if ir and backend != InferenceBackend.OPENVINO:
         raise ConfigError(BACKEND_KEY, f"{backend.value!r} is a Paddle Inference backend and {model_file} is an "
                           "OpenVINO IR: use openvino (or auto)")
@@ -145,9 +153,9 @@ def resolve(backend: InferenceBackend, model_file: str, device: Device = Device.
             raise ConfigError(PRECISION_KEY, f"bf16 needs a CPU with avx512_bf16 or AMX ({_flags_text(features)})")
         hint = None if openvino_precision == OpenVinoPrecision.AUTO else openvino_precision
         if quantized:
-            return Serving(backend, "int8", hint)
+            return Serving(backend, "int8", hint, streams=streams)
         effective = hint or (OpenVinoPrecision.BF16 if features.bf16 else OpenVinoPrecision.F32)
-        return Serving(backend, "bf16" if effective == OpenVinoPrecision.BF16 else "fp32", hint)
+        return Serving(backend, "bf16" if effective == OpenVinoPrecision.BF16 else "fp32", hint, streams=streams)
     if backend == InferenceBackend.ONEDNN_BF16:
         if not features.bf16:
             raise ConfigError(BACKEND_KEY, f"onednn_bf16 needs a CPU with avx512_bf16 or AMX ({_flags_text(features)})")
@@ -203,9 +211,11 @@ def inference_config(model_file: str, params_file: str, backend: InferenceBacken
 
 class OpenVinoPredictor:
     """An OpenVINO CPU model over one input and one output. Each input shape gets its own model compiled
-    for that static shape (reshaped from the file's dynamic one), kept for the next call of that shape."""
+    for that static shape (reshaped from the file's dynamic one), kept for the next call of that shape.
+    With ``streams`` > 1 a batch is split into that many parts run in parallel, one stream each (the
+    threads shared out among the streams)."""
 
-    MAX_SHAPES = 4
+    MAX_SHAPES = 6
 
     def __init__(self, model_file: str, params_file: str, serving: Serving, threads: int | None = None):
         import openvino as ov
@@ -215,26 +225,45 @@ class OpenVinoPredictor:
         self.model = self.core.read_model(model_file, params_file)
         if len(self.model.inputs) != 1 or len(self.model.outputs) != 1:
             raise ArtifactError(f"{model_file}: serving supports models with one input and one output")
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": int(threads or os.cpu_count() or 1)}
+        self.streams = serving.streams
+        threads = int(threads or os.cpu_count() or 1)
+        self.config = ({"PERFORMANCE_HINT": "LATENCY"} if self.streams == 1 else {"NUM_STREAMS": self.streams})
+        self.config["INFERENCE_NUM_THREADS"] = threads
         if serving.openvino_precision is not None:
             self.config["INFERENCE_PRECISION_HINT"] = serving.openvino_precision.value
         self.requests: OrderedDict = OrderedDict()
 
-    def request(self, shape: tuple):
-        req = self.requests.get(shape)
-        if req is None:
+    def request(self, shape: tuple, count: int = 1) -> list:
+        """``count`` infer requests of one model compiled for ``shape``."""
+        reqs = self.requests.get(shape)
+        if reqs is None:
             model = self.model.clone()
             model.reshape(list(shape))
-            req = self.core.compile_model(model, "CPU", self.config).create_infer_request()
-            self.requests[shape] = req
+            compiled = self.core.compile_model(model, "CPU", self.config)
+            reqs = [compiled.create_infer_request() for _ in range(count)]
+            self.requests[shape] = reqs
             while len(self.requests) > self.MAX_SHAPES:
                 self.requests.popitem(last=False)
-        return req
+        return reqs
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        req = self.request(tuple(batch.shape))
-        req.infer({0: np.ascontiguousarray(batch, dtype="float32")})
-        return np.array(req.get_output_tensor(0).data)
+        batch = np.ascontiguousarray(batch, dtype="float32")
+        if self.streams == 1 or len(batch) < 2:
+            req = self.request(tuple(batch.shape))[0]
+            req.infer({0: batch})
+            return np.array(req.get_output_tensor(0).data)
+        parts = np.array_split(batch, min(self.streams, len(batch)))
+        reqs, used = [], {}
+        for part in parts:  # equal parts share one compiled model (a request each), a shorter last part its own
+            shape = tuple(part.shape)
+            pool = self.request(shape, self.streams)
+            reqs.append(pool[used.get(shape, 0)])
+            used[shape] = used.get(shape, 0) + 1
+        for req, part in zip(reqs, parts):
+            req.start_async({0: part})
+        for req in reqs:
+            req.wait()
+        return np.concatenate([np.array(req.get_output_tensor(0).data) for req in reqs])
 
 
 def create_predictor(model_file: str, params_file: str, serving: Serving, threads: int | None = None):
@@ -248,9 +277,13 @@ def create_predictor(model_file: str, params_file: str, serving: Serving, thread
 
 
 def candidates(model_file: str, flags: Optional[Iterable[str]] = None) -> list[Serving]:
-    """Every CPU serving that applies to ``model_file`` on this CPU (what ``ppslim bench`` times)."""
+    """Every CPU serving that applies to ``model_file`` on this CPU (what ``ppslim bench`` times): Paddle
+    oneDNN (INT8 kernels for an INT8 program, BF16 where the CPU has it), OpenVINO f32/bf16 (int8 for an
+    NNCF IR), each OpenVINO one also with a batch split over 2 streams on a CPU with 2+ cores."""
+    streams = [1, 2] if (os.cpu_count() or 1) >= 2 else [1]
     if is_openvino_ir(model_file):
-        return [resolve(InferenceBackend.OPENVINO, model_file, Device.CPU, OpenVinoPrecision.AUTO, flags, False)]
+        return [resolve(InferenceBackend.OPENVINO, model_file, Device.CPU, OpenVinoPrecision.AUTO, flags, False, n)
+                for n in streams]
     out = []
     quantized = is_quantized(model_file)
     for backend, precision in ((InferenceBackend.ONEDNN, None), (InferenceBackend.ONEDNN_INT8, None),
@@ -261,10 +294,12 @@ def candidates(model_file: str, flags: Optional[Iterable[str]] = None) -> list[S
             continue  # on an FP32 program it is oneDNN FP32 again
         if backend == InferenceBackend.ONEDNN and quantized:
             continue  # an INT8 program without the INT8 kernels: 3-8x slower than FP32, never the pick
-        try:
-            s = resolve(backend, model_file, Device.CPU, precision or OpenVinoPrecision.AUTO, flags, use_pick=False)
-        except ConfigError:
-            continue
-        if s not in out:
-            out.append(s)
+        for n in (streams if backend == InferenceBackend.OPENVINO else [1]):
+            try:
+                s = resolve(backend, model_file, Device.CPU, precision or OpenVinoPrecision.AUTO, flags,
+                            use_pick=False, streams=n)
+            except ConfigError:
+                break
+            if s not in out:
+                out.append(s)
     return out

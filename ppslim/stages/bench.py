@@ -471,7 +471,8 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
             continue
         model_file, params_file = artifacts.served_files(art.path)
         if art.group == "digits":
-            servings = [backends.resolve(g.inference_backend, model_file, g.device, g.openvino_precision)]
+            servings = [backends.resolve(g.inference_backend, model_file, g.device, g.openvino_precision,
+                                         streams=g.openvino_streams)]
         else:
             servings = backends.candidates(model_file)
         for serving in servings:

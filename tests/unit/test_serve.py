@@ -55,7 +55,7 @@ def test_bf16_refused_without_the_cpu_flag(models):
     assert backends.resolve(InferenceBackend.OPENVINO, models["fp32"], flags=AMX).name == "openvino-cpu-bf16"
     assert backends.resolve(InferenceBackend.OPENVINO, models["fp32"], flags=NO_BF16).name == "openvino-cpu-f32"
     names = [s.name for s in backends.candidates(models["fp32"], flags=NO_BF16)]
-    assert names == ["paddle-cpu-onednn", "openvino-cpu-f32"]
+    assert names == ["paddle-cpu-onednn", "openvino-cpu-f32", "openvino-cpu-f32-2streams"]
 
 
 def test_openvino_refuses_a_paddleslim_int8_program(models):
@@ -119,3 +119,18 @@ def test_serving_config_keys():
         config.load(str(DIGITS_CONFIG), ["Global.openvino_precision=fp8"])
     with pytest.raises(ConfigError, match="Slim.ptq.engine"):
         config.load(str(DIGITS_CONFIG), ["Slim.ptq={engine: tensorrt}"])
+
+
+def test_openvino_streams_split_a_batch(models):
+    params = models["fp32"].replace(".pdmodel", ".pdiparams")
+    one = backends.create_predictor(models["fp32"], params, backends.resolve(
+        InferenceBackend.OPENVINO, models["fp32"], openvino_precision=OpenVinoPrecision.F32), threads=2)
+    serving = backends.resolve(InferenceBackend.OPENVINO, models["fp32"], openvino_precision=OpenVinoPrecision.F32,
+                               streams=2)
+    two = backends.create_predictor(models["fp32"], params, serving, threads=2)
+    assert serving.name == "openvino-cpu-f32-2streams" and serving.as_dict()["streams"] == 2
+    x = np.random.RandomState(1).rand(5, 3, 32, 32).astype("float32")
+    np.testing.assert_allclose(two(x), one(x), rtol=1e-4, atol=1e-5)  # parts of 3 and 2, in order
+    assert set(two.requests) == {(3, 3, 32, 32), (2, 3, 32, 32)}
+    with pytest.raises(ConfigError, match="Global.openvino_streams: 2 streams apply to the openvino backend only"):
+        backends.resolve(InferenceBackend.ONEDNN, models["fp32"], streams=2)
