@@ -108,6 +108,12 @@ def digits_artifacts(cfg: Config, bench: BenchConfig) -> list[Artifact]:
             continue
         out.append(Artifact(name, "digits", variant, result.model_dir, "INT8", **base, reference=fp32_name,
                             note=f"{result.calib_images} calibration images"))
+    src = copy_model(fp32.model_dir, suffixed(g.save_inference_dir, "ptq_nncf"))
+    result, error = ptq_or_refusal(derive(cfg, f"Global.inference_model_dir={src}", "Slim.ptq.engine=nncf"))
+    out.append(Artifact("PTQ INT8 NNCF (OpenVINO IR)", "digits", "ptq_nncf", result.model_dir if result else "", "INT8",
+                        **base, reference=fp32_name if result else None,
+                        note=f"{result.calib_images} calibration images" if result else
+                        "refused by verification: " + str(error).split(": ", 1)[-1]))
     quantized = qat.run(stage_config(cfg, "qat", weights))
     out.append(Artifact(f"QAT INT8 ({quantized.epochs_run} epochs)", "digits", "qat", quantized.model_dir, "INT8",
                         **base))
@@ -299,7 +305,7 @@ def latency_artifacts(cfg: Config, bench: BenchConfig) -> tuple[list[Artifact], 
         rows = build_latency_model(cfg, bench, lm, lm.arch, pruned=False,
                                    overhead={} if lm.arch == bench.overhead_arch else None)
         out += rows
-        if lm.arch == bench.overhead_arch:
+        if lm.arch == bench.overhead_arch and len(rows) > 1 and rows[1].variant == "int8":
             rec = rows[1].extra["overhead"]
             overhead = {"model": lm.arch, "algo": rows[1].extra["ptq_attempts"][0], **rec,
                         "ratio": round(rec["ppslim_s"] / rec["direct_s"], 3),
@@ -327,19 +333,24 @@ def build_latency_model(cfg: Config, bench: BenchConfig, lm: LatencyModelConfig,
     ecfg = export_config(cfg, bench, lm.arch, name)
     trained = trained_checkpoint(cfg, bench, lm.arch, lm.pruned_ratio if pruned else None)
     fp32 = export.run(derive(ecfg, f"Global.pretrained_model={trained['best_model']}"), dynamic_hw=True)
-    int8, refused = verified_ptq(ecfg, fp32.model_dir, lm.ptq_algos, overhead, bench.overhead_pairs)
     tag = f"FPGM-{lm.pruned_ratio} " if pruned else ""
     fp32_name = f"{lm.arch} {tag}FP32"
     extra = {"flops_reduction": trained.get("flops_reduction"), "trained_top1": trained["best_top1"]} if pruned \
         else {"trained_top1": trained["best_top1"]}
+    try:
+        int8, refused = verified_ptq(ecfg, fp32.model_dir, lm.ptq_algos, overhead, bench.overhead_pairs)
+    except ArtifactError as e:  # every algorithm refused: the FP32 row says so, no INT8 row is timed
+        log.warning("%s", e)
+        int8, refused = None, [{"algo": "/".join(a.value for a in lm.ptq_algos), "reason": str(e).split(": ", 1)[-1]}]
     out = [Artifact(fp32_name, lm.arch, "pruned_fp32" if pruned else "fp32", fp32.model_dir, "FP32", fp32.params,
-                    fp32.flops, extra=extra),
-           Artifact(f"{lm.arch} {tag}PTQ INT8 ({int8.algo})", lm.arch, "pruned_int8" if pruned else "int8",
-                    int8.model_dir, "INT8", fp32.params, fp32.flops, reference=fp32_name,
-                    note=f"{int8.calib_images} calibration images",
-                    extra={**extra, "ptq_algo": int8.algo, "refused": refused,
-                           "ptq_attempts": [a.value for a in lm.ptq_algos],
-                           **({"overhead": overhead} if overhead is not None else {})})]
+                    fp32.flops, extra={**extra, **({"refused": refused} if int8 is None else {})})]
+    if int8 is not None:
+        out.append(Artifact(f"{lm.arch} {tag}PTQ INT8 ({int8.algo})", lm.arch, "pruned_int8" if pruned else "int8",
+                            int8.model_dir, "INT8", fp32.params, fp32.flops, reference=fp32_name,
+                            note=f"{int8.calib_images} calibration images",
+                            extra={**extra, "ptq_algo": int8.algo, "refused": refused,
+                                   "ptq_attempts": [a.value for a in lm.ptq_algos],
+                                   **({"overhead": overhead} if overhead is not None else {})}))
     if pruned:
         return out
     nncf_cfg = derive(ecfg, f"Global.inference_model_dir={fp32.model_dir}", "Slim.ptq.engine=nncf")
@@ -492,6 +503,9 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
                 eval_sets[s.art.group] = data.real_images(gc, None)
             eval_images, labels = eval_sets[s.art.group]
             s.top1 = topk_scores(predict_all(run, eval_images, batch_size=64), labels, ks=(1,))["top1"]
+    for s in served:  # keep only what timing compiles again: the scoring shapes' OpenVINO models go
+        if isinstance(s.run, backends.OpenVinoPredictor):
+            s.run.requests.clear()
     kept = []
     for s in served:
         art = s.art
