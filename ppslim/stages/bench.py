@@ -323,7 +323,9 @@ def export_config(cfg: Config, bench: BenchConfig, arch: str, name: str) -> Conf
     return derive(train_config(cfg, bench, arch), f"Global.image_shape=[3, {size}, {size}]",
                   f"Global.output_dir={os.path.join(suffixed(g.output_dir, 'bench'), name)}",
                   f"Global.save_inference_dir={os.path.join(suffixed(g.save_inference_dir, 'bench'), name)}",
-                  f"Slim.ptq.batch_size={bench.calib_batch_size}", f"Slim.ptq.batch_nums={bench.calib_batch_nums}")
+                  f"Slim.ptq.batch_size={bench.calib_batch_size}", f"Slim.ptq.batch_nums={bench.calib_batch_nums}",
+                  *([f"Global.verify_int8_min_top1_agreement={bench.latency_min_top1_agreement}"]
+                    if bench.latency_min_top1_agreement is not None else []))
 
 
 def build_latency_model(cfg: Config, bench: BenchConfig, lm: LatencyModelConfig, name: str, pruned: bool,

@@ -188,3 +188,37 @@ def test_bench_config_defaults_and_errors():
         config.load(str(DIGITS_CONFIG), ["Bench.latency_models=[{arch: resnet50, pruned_ratio: 1.5}]"])
     with pytest.raises(ConfigError, match="Bench.repeats"):
         config.load(str(DIGITS_CONFIG), ["Bench.repeats=0"])
+
+
+def test_serving_targets_from_plain_rows():
+    """The serving bars read the rows as results.json holds them: peer ratio, FP32/BF16 served, top-1, auto."""
+    from ppslim import bench_report
+
+    def row(variant, backend, compute, ms1, ms16, top1, delta, peer=False, precision="FP32"):
+        return {"model": "resnet50", "variant": variant, "backend": backend, "compute": compute, "peer": peer,
+                "precision": precision, "top1": top1, "delta_pt": delta,
+                "latency_ms": {"1": {"median_ms": ms1}, "16": {"median_ms": ms16}},
+                "speedup": {"1": round(40 / ms1, 3), "16": round(640 / ms16, 3)}}
+    lat = [row("fp32", "paddle-cpu-onednn", "fp32", 40, 640, 0.83, 0.0),
+           row("fp32", "openvino-cpu-f32", "fp32", 33, 530, 0.83, 0.0),
+           row("fp32", "paddle-cpu-onednn_bf16", "bf16", 14, 150, 0.83, 0.0),
+           row("int8", "paddle-cpu-onednn_int8", "int8", 11, 136, 0.83, -0.28, precision="INT8"),
+           row("nncf_int8", "openvino-cpu-int8", "int8", 6.5, 100, 0.83, 0.0, precision="INT8"),
+           row("peer_nncf", "openvino-cpu-default (user code)", "int8", 6.8, 106, 0.83, 0.0, True, "INT8")]
+    report = {"latency": lat, "accuracy": [], "machine": {"amx": True},
+              "settings": {"batch_sizes": [1, 16], "max_bf16_drop_pt": 0.1, "max_int8_drop_pt": 0.5},
+              "serving_refused": [{"artifact": "x", "backend": "openvino-cpu-bf16", "reason": "top-1"}],
+              "picks": [{"pick": "openvino-cpu-int8", "auto": "openvino-cpu-int8"},
+                        {"pick": "paddle-cpu-onednn_bf16", "auto": "paddle-cpu-onednn"}]}
+    t = {x["target"]: x for x in bench_report.serving_targets(report)}
+    peer1 = t["resnet50 fastest verified INT8 vs OpenVINO + NNCF INT8 peer (latency ratio peer / ppslim), batch 1"]
+    assert peer1["measured"] == round(6.8 / 6.5, 3) and peer1["met"] is True and "openvino-cpu-int8" in peer1["required"]
+    fp32 = t["resnet50 FP32 served vs Paddle oneDNN FP32, batch 16"]
+    assert fp32["measured"] == round(640 / 530, 3) and fp32["met"] is True
+    assert t["resnet50 BF16 vs FP32 on AMX, batch 16"]["met"] is True  # 4.27x
+    keep = t["trained latency models keep top-1 on every served artifact and backend"]
+    assert keep["met"] is True and keep["measured"].startswith("3/3 served rows (1 refused")
+    auto = t["`inference_backend: auto` serves the backend bench measured fastest"]
+    assert auto == {**auto, "measured": "1/2", "met": False}
+    report["machine"]["amx"] = False
+    assert bench_report.serving_targets(report)[4]["met"] is None  # BF16 bar only on AMX
