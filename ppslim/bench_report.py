@@ -431,8 +431,8 @@ def _numbered(ax, points: list[tuple[float, float, str, str, str]], title: str) 
         ax.annotate(str(i), (x, y), textcoords="offset points", xytext=(4, 5 + 9 * (i % 3)), fontsize=8,
                     arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
         handles.append(Line2D([], [], marker=marker, linestyle="", color=color, label=f"{i}  {text}"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False,
-              ncol=1 if len(points) <= 6 else 2, title=title, title_fontsize=8)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8 if len(points) <= 12 else 7,
+              frameon=False, ncol=1 if len(points) <= 6 or len(points) > 12 else 2, title=title, title_fontsize=8)
     ax.margins(x=0.12, y=0.15)
     ax.grid(alpha=0.3, which="both")
 
@@ -447,9 +447,8 @@ def plot(report: dict, path: str) -> str:
     batch = str(max(report["settings"]["batch_sizes"]))
     colors = {"FP32": "tab:blue", "INT8": "tab:red"}
     lat_rows = [r for r in report["latency"] if r["latency_ms"].get(batch)]
-    tall = len(lat_rows) > 8
-    fig, axes = plt.subplots(1, 2 if lat_rows else 1, figsize=(18 if lat_rows else 8, 11 if tall else 8.5),
-                             squeeze=False)
+    height = 8.5 if len(lat_rows) <= 8 else 11 if len(lat_rows) <= 12 else 8 + 0.28 * len(lat_rows)
+    fig, axes = plt.subplots(1, 2 if lat_rows else 1, figsize=(18 if lat_rows else 8, height), squeeze=False)
     ax = axes[0][0]
     timed = [r for r in report["accuracy"] if r["latency_ms"].get(batch) and r["top1"] is not None]
     points = [(r["latency_ms"][batch]["median_ms"], 100 * r["top1"], colors.get(r["precision"], "tab:gray"),
@@ -478,7 +477,7 @@ def plot(report: dict, path: str) -> str:
             points.append((r["latency_ms"][batch]["median_ms"], y,
                            compute_colors.get(r.get("compute"), colors.get(r["precision"], "tab:gray")),
                            markers.get(r["model"], "D") if not r.get("peer") else "x",
-                           f"{r['model']} {r['label']} on {r.get('backend', '-')}: "
+                           f"{r['model']} {r['label'].split(' (ppslim')[0]} on {r.get('backend', '-')}: "
                            f"{r['latency_ms'][batch]['median_ms']:.1f} ms" + (f", {sp:.2f}x" if sp else "")
                            + (f", {y:.2f}%" if trained and r.get("top1") is not None else "")))
         _numbered(ax, points, "circles resnet50, triangles mobilenet_v3_large, x peer; blue FP32, green BF16, "
