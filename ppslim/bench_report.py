@@ -276,6 +276,8 @@ def _x(v: Optional[float]) -> str:
 def _agree(a: Optional[dict]) -> str:
     if not a:
         return "-"
+    if "cosine" not in a:
+        return f"not verified: {a.get('reason', '?')}"
     text = f"{a['cosine']:.4f} / {a['top1_agreement']:.2f}"
     if a.get("centered_cosine") is not None:
         text += f" / {a['centered_cosine']:.3f}"

@@ -546,7 +546,9 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
                                     f"{100 * ref.top1:.2f}% (allowed {drop_bar} pt); refused")
         except ArtifactError as e:
             if s.serving.get("peer"):  # the peer is measured, not served: its numbers are reported as they are
-                s.agreement = {**(s.agreement or {}), "verified": False, "reason": str(e).split(": ", 1)[-1]}
+                log.warning("peer (reported, not served): %s", e)
+                s.agreement = {**(s.agreement or {}), "verified": False,
+                               "reason": str(e).split("paddle-cpu-onednn: ", 1)[-1]}
                 kept.append(s)
                 continue
             log.warning("%s", e)
