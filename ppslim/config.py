@@ -421,11 +421,11 @@ class BenchConfig:
     # Latency models are trained once (cached under <output_dir>/cache) on DataLoader.Train at its own
     # resolution for this many epochs (their pruned copies fine-tuned for latency_finetune_epochs),
     # exported with any input size, scored on DataLoader.Eval and timed at image_size.
-    latency_train_epochs: int = 6
+    latency_train_epochs: int = 10
     latency_finetune_epochs: int = 2
     # ~1,400 training images: small batches give deep networks enough SGD steps in a few epochs.
     latency_train_batch_size: int = 16
-    latency_train_lr: float = 0.05
+    latency_train_lr: float = 0.02
     # A serving (BF16 / INT8 backend) whose top-1 falls further below the FP32 artifact on Paddle oneDNN
     # than this is refused, not timed.
     max_bf16_drop_pt: float = 0.1

@@ -173,7 +173,12 @@ def latency_config(cfg: Config, bench: BenchConfig, arch: str, name: str) -> Con
 def train_config(cfg: Config, bench: BenchConfig, arch: str) -> Config:
     """``arch`` on the digits config at the digits' own resolution (``DataLoader.Train`` as it is)."""
     epochs = bench.latency_train_epochs
+    lr = cfg.Optimizer.lr
+    # LinearWarmup needs its start below the peak: with a smaller peak, warm up from a tenth of it.
+    warmup = ([f"Optimizer.lr.warmup_start_lr={bench.latency_train_lr / 10}"]
+              if lr.warmup_epoch and lr.warmup_start_lr >= bench.latency_train_lr else [])
     return derive(cfg, f"Arch={{name: {arch}, class_num: {bench.class_num}}}", f"Global.epochs={epochs}",
+                  *warmup,
                   f"Global.save_interval={epochs}", "Global.pretrained_model=null", "Global.checkpoints=null",
                   "Global.inference_model_dir=null", f"DataLoader.Train.sampler.batch_size={bench.latency_train_batch_size}",
                   f"Optimizer.lr.learning_rate={bench.latency_train_lr}")
