@@ -222,3 +222,27 @@ def test_serving_targets_from_plain_rows():
     assert auto == {**auto, "measured": "1/2", "met": False}
     report["machine"]["amx"] = False
     assert bench_report.serving_targets(report)[4]["met"] is None  # BF16 bar only on AMX
+
+
+def test_precise_bn_recomputes_running_statistics(tmp_path, digits_dir):
+    """BatchNorm's running mean becomes the mean over the Train split's batches at the final weights."""
+    import numpy as np
+    import paddle
+
+    from ppslim import data, models
+    from ppslim.stages import bench
+    from tests.conftest import data_overrides, output_overrides
+
+    cfg = config.load(str(DIGITS_CONFIG), [*data_overrides(digits_dir), *output_overrides(tmp_path)])
+    prefix, _ = bench.random_checkpoint(cfg)
+    out = bench.precise_bn(cfg, prefix)
+    assert out == prefix + "_precise_bn" and bench.precise_bn(cfg, prefix) == out  # once
+    model = models.build_model(cfg.Arch)
+    models.load_weights(model, out + ".pdparams")
+    first = next(layer for layer in model.sublayers() if isinstance(layer, paddle.nn.BatchNorm2D))
+    conv = model.features[0]
+    means = []
+    with paddle.no_grad():
+        for images, _ in data.build_loader(cfg, "Train", shuffle=False).loader:
+            means.append(conv(images).numpy().mean(axis=(0, 2, 3)))
+    np.testing.assert_allclose(first._mean.numpy(), np.mean(means, axis=0), rtol=1e-3, atol=1e-5)
