@@ -254,12 +254,12 @@ def trained_checkpoint(cfg: Config, bench: BenchConfig, arch: str, pruned_ratio:
     trained["weights"] = precise_bn(tcfg, os.path.join(trained["run_dir"], "latest"))
     if pruned_ratio is None:
         return trained
-    pcfg = derive(tcfg, f"Global.pretrained_model={trained['best_model']}", "Slim.prune.name=fpgm",
+    pcfg = derive(tcfg, f"Global.pretrained_model={trained['weights']}", "Slim.prune.name=fpgm",
                   f"Slim.prune.pruned_ratio={pruned_ratio}",
                   f"Slim.prune.finetune_epochs={bench.latency_finetune_epochs}",
                   f"Global.save_interval={bench.latency_finetune_epochs}")
     pruned = cached_stage(pcfg, bench, f"{arch}_fpgm{pruned_ratio}",
-                          recipe_digest(pcfg, to_dict(pcfg.require("Slim.prune")), trained["best_model"]), prune)
+                          recipe_digest(pcfg, to_dict(pcfg.require("Slim.prune")), trained["weights"]), prune)
     pruned["weights"] = precise_bn(pcfg, os.path.join(pruned["run_dir"], "latest"))
     return pruned
 
