@@ -376,7 +376,8 @@ class LiteConfig:
 
 @dataclass(frozen=True)
 class LatencyModelConfig:
-    """One standard architecture timed by ``ppslim bench`` (random init: latency does not need trained weights)."""
+    """One standard architecture timed by ``ppslim bench``: trained once on the digits (cached), scored at their
+    resolution, timed at ``Bench.image_size`` on every backend that applies."""
     arch: str
     # PTQ algorithms tried in order; the first whose INT8 model passes verification is timed, refusals
     # are reported (mobilenet_v3_large + hist is refused under oneDNN INT8, avg passes).

@@ -2,10 +2,15 @@
 
 1. Accuracy on the digits default: FP32, PTQ per ``Bench.ptq_algos``, QAT, pruned per
    ``Bench.prune_methods``, prune + QAT, Lite x86 FP32, each scored by ``eval``.
-2. Latency of ``Bench.latency_models`` (random init) at ``Bench.image_size``: FP32, PTQ INT8 and,
-   with ``pruned_ratio``, FPGM-pruned FP32 and INT8. Calibration and verification use real images
-   resized to that size. Every INT8 model is checked against its FP32 source with the very predictor
-   that is then timed; a model that fails is refused, not timed.
+2. Latency of ``Bench.latency_models``, trained once on the digits at their 32x32 (cached in
+   ``Bench.output_dir/cache``, precise BatchNorm statistics), exported with any input size, timed at
+   ``Bench.image_size``: FP32, PaddleSlim PTQ INT8, NNCF INT8 (``Slim.ptq.engine: nncf``) and, with
+   ``pruned_ratio``, FPGM-pruned FP32 and INT8; each on every serving backend that applies on this CPU
+   (Paddle oneDNN FP32/BF16/INT8, OpenVINO f32/bf16/int8, 1 or 2 streams), beside an OpenVINO + NNCF
+   peer written as a user would. Each serving is verified against its FP32 source on Paddle oneDNN
+   (outputs, and top-1 on the digits val split) with the very predictor that is then timed; one that
+   fails is refused, not timed. The fastest verified serving per artifact is recorded in its
+   ``result.json`` (:mod:`ppslim.serve.pick`) for ``Global.inference_backend: auto``.
 3. Toolchain overhead: ``ppslim ptq`` against ``paddleslim.quant.quant_post_static`` called directly.
 
 All predictors are timed in one process, every variant once per round (:func:`ppslim.timing.interleaved`).
