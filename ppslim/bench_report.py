@@ -207,7 +207,8 @@ def overhead_breakdown(report: dict) -> Optional[str]:
     if not oh:
         return None
     rows = {r["variant"]: r for r in report["latency"] if r["model"] == oh["model"]}
-    fp32, int8 = (rows.get(v, {}).get("costs") for v in ("fp32", "int8"))
+    # the latency rows' costs were measured at the serving resolution; an overhead run at another size has none
+    fp32, int8 = (None, None) if oh.get("image_size") else (rows.get(v, {}).get("costs") for v in ("fp32", "int8"))
     runs = len(oh.get("ppslim_runs_s", [])) or 1
     extra = (oh["ppslim_s"] - oh["direct_s"]) / runs
     text = (f"Per run, `ppslim ptq` took {extra:+.1f} s against the bare call (direct runs "
@@ -409,7 +410,9 @@ def render_markdown(report: dict) -> str:
             f"FP32 outputs on {oh['verify_images']} real images that `ppslim export` stored beside the model, "
             f"calibration, save, INT8 verification) against calling "
             f"`paddleslim.quant.quant_post_static` directly (executor + the same DataLoader + the call) on "
-            f"{oh['model']} with `{oh['algo']}` and the same {oh['calib_images']} calibration images; "
+            f"{oh['model']} with `{oh['algo']}` and the same {oh['calib_images']} calibration images"
+            + (f" at {oh['image_size']}x{oh['image_size']} (the trained network exported for that size)"
+               if oh.get("image_size") else "") + "; "
             f"{len(oh.get('ppslim_runs_s', [])) or 1} runs of each, alternating which goes first; ratio = total "
             "ppslim time / total direct time.",
             "",
