@@ -81,6 +81,7 @@ class Serving:
     openvino_precision: Optional[OpenVinoPrecision] = None   # the hint given to OpenVINO (None: its default)
     device: Device = Device.CPU
     streams: int = 1               # OpenVINO: a batch is split over this many parallel streams
+    static_batch: bool = True      # OpenVINO: compile per batch size (False: one model with a dynamic batch)
 
     @property
     def name(self) -> str:
@@ -89,13 +90,14 @@ class Serving:
             return "paddle-gpu"
         if self.backend == InferenceBackend.OPENVINO:
             streams = f"-{self.streams}streams" if self.streams > 1 else ""
-            return f"openvino-cpu-{'f32' if self.precision == 'fp32' else self.precision}{streams}"
+            dynamic = "" if self.static_batch else "-dynbatch"
+            return f"openvino-cpu-{'f32' if self.precision == 'fp32' else self.precision}{streams}{dynamic}"
         return f"paddle-cpu-{self.backend.value}"
 
     def as_dict(self) -> dict:
         return {"backend": self.backend.value, "precision": self.precision, "name": self.name,
                 "openvino_precision": self.openvino_precision.value if self.openvino_precision else None,
-                "streams": self.streams}
+                "streams": self.streams, "static_batch": self.static_batch}
 
 
 def default_backend(model_file: str) -> InferenceBackend:
@@ -112,7 +114,8 @@ def _flags_text(features: cpu.CpuFeatures) -> str:
 
 def resolve(backend: InferenceBackend, model_file: str, device: Device = Device.CPU,
             openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO,
-            flags: Optional[Iterable[str]] = None, use_pick: bool = True, streams: int = 1) -> Serving:
+            flags: Optional[Iterable[str]] = None, use_pick: bool = True, streams: int = 1,
+            static_batch: bool = True) -> Serving:
     """The :class:`Serving` for ``backend`` on ``model_file`` here, or a one-line ``ConfigError``.
 
     :param flags: CPU flags to decide with (default: this CPU's); tests inject a flag set.
@@ -135,7 +138,7 @@ def resolve(backend: InferenceBackend, model_file: str, device: Device = Device.
                      model_file, chosen["name"], _flags_text(features))
             return resolve(InferenceBackend(chosen["backend"]), model_file, device,
                            OpenVinoPrecision(chosen.get("openvino_precision") or "auto"), flags, use_pick=False,
-                           streams=int(chosen.get("streams") or 1))
+                           streams=int(chosen.get("streams") or 1), static_batch=chosen.get("static_batch", True))
         backend = default_backend(model_file)
     quantized = is_quantized(model_file)
     if streams > 1 and backend != InferenceBackend.OPENVINO:
@@ -152,10 +155,14 @@ def resolve(backend: InferenceBackend, model_file: str, device: Device = Device.
         if openvino_precision == OpenVinoPrecision.BF16 and not features.bf16:
             raise ConfigError(PRECISION_KEY, f"bf16 needs a CPU with avx512_bf16 or AMX ({_flags_text(features)})")
         hint = None if openvino_precision == OpenVinoPrecision.AUTO else openvino_precision
+        if streams > 1 and not static_batch:
+            raise ConfigError("Global.openvino_streams", "streams split a batch into static parts; a dynamic-batch "
+                              "model runs on one stream")
         if quantized:
-            return Serving(backend, "int8", hint, streams=streams)
+            return Serving(backend, "int8", hint, streams=streams, static_batch=static_batch)
         effective = hint or (OpenVinoPrecision.BF16 if features.bf16 else OpenVinoPrecision.F32)
-        return Serving(backend, "bf16" if effective == OpenVinoPrecision.BF16 else "fp32", hint, streams=streams)
+        return Serving(backend, "bf16" if effective == OpenVinoPrecision.BF16 else "fp32", hint, streams=streams,
+                       static_batch=static_batch)
     if backend == InferenceBackend.ONEDNN_BF16:
         if not features.bf16:
             raise ConfigError(BACKEND_KEY, f"onednn_bf16 needs a CPU with avx512_bf16 or AMX ({_flags_text(features)})")
@@ -226,6 +233,7 @@ class OpenVinoPredictor:
         if len(self.model.inputs) != 1 or len(self.model.outputs) != 1:
             raise ArtifactError(f"{model_file}: serving supports models with one input and one output")
         self.streams = serving.streams
+        self.static_batch = serving.static_batch
         threads = int(threads or os.cpu_count() or 1)
         self.config = ({"PERFORMANCE_HINT": "LATENCY"} if self.streams == 1 else {"NUM_STREAMS": self.streams})
         self.config["INFERENCE_NUM_THREADS"] = threads
@@ -235,6 +243,8 @@ class OpenVinoPredictor:
 
     def request(self, shape: tuple, count: int = 1) -> list:
         """``count`` infer requests of one model compiled for ``shape``."""
+        if not self.static_batch:
+            shape = (-1, *shape[1:])  # one model for every batch size of this image size
         reqs = self.requests.get(shape)
         if reqs is None:
             model = self.model.clone()
@@ -279,11 +289,13 @@ def create_predictor(model_file: str, params_file: str, serving: Serving, thread
 def candidates(model_file: str, flags: Optional[Iterable[str]] = None) -> list[Serving]:
     """Every CPU serving that applies to ``model_file`` on this CPU (what ``ppslim bench`` times): Paddle
     oneDNN (INT8 kernels for an INT8 program, BF16 where the CPU has it), OpenVINO f32/bf16 (int8 for an
-    NNCF IR), each OpenVINO one also with a batch split over 2 streams on a CPU with 2+ cores."""
-    streams = [1, 2] if (os.cpu_count() or 1) >= 2 else [1]
+    NNCF IR), each OpenVINO one compiled per batch size, also with a batch split over 2 streams on a CPU with
+    2+ cores, and as one dynamic-batch model (what ``core.compile_model`` of the file gives)."""
+    # (streams, static batch): per-batch-size compiles on 1 or 2 streams, or one dynamic-batch model
+    layouts = ([(1, True), (2, True)] if (os.cpu_count() or 1) >= 2 else [(1, True)]) + [(1, False)]
     if is_openvino_ir(model_file):
-        return [resolve(InferenceBackend.OPENVINO, model_file, Device.CPU, OpenVinoPrecision.AUTO, flags, False, n)
-                for n in streams]
+        return [resolve(InferenceBackend.OPENVINO, model_file, Device.CPU, OpenVinoPrecision.AUTO, flags, False, n, st)
+                for n, st in layouts]
     out = []
     quantized = is_quantized(model_file)
     for backend, precision in ((InferenceBackend.ONEDNN, None), (InferenceBackend.ONEDNN_INT8, None),
@@ -294,10 +306,10 @@ def candidates(model_file: str, flags: Optional[Iterable[str]] = None) -> list[S
             continue  # on an FP32 program it is oneDNN FP32 again
         if backend == InferenceBackend.ONEDNN and quantized:
             continue  # an INT8 program without the INT8 kernels: 3-8x slower than FP32, never the pick
-        for n in (streams if backend == InferenceBackend.OPENVINO else [1]):
+        for n, st in (layouts if backend == InferenceBackend.OPENVINO else [(1, True)]):
             try:
                 s = resolve(backend, model_file, Device.CPU, precision or OpenVinoPrecision.AUTO, flags,
-                            use_pick=False, streams=n)
+                            use_pick=False, streams=n, static_batch=st)
             except ConfigError:
                 break
             if s not in out:

@@ -55,7 +55,7 @@ def test_bf16_refused_without_the_cpu_flag(models):
     assert backends.resolve(InferenceBackend.OPENVINO, models["fp32"], flags=AMX).name == "openvino-cpu-bf16"
     assert backends.resolve(InferenceBackend.OPENVINO, models["fp32"], flags=NO_BF16).name == "openvino-cpu-f32"
     names = [s.name for s in backends.candidates(models["fp32"], flags=NO_BF16)]
-    assert names == ["paddle-cpu-onednn", "openvino-cpu-f32", "openvino-cpu-f32-2streams"]
+    assert names == ["paddle-cpu-onednn", "openvino-cpu-f32", "openvino-cpu-f32-2streams", "openvino-cpu-f32-dynbatch"]
 
 
 def test_openvino_refuses_a_paddleslim_int8_program(models):
@@ -134,3 +134,13 @@ def test_openvino_streams_split_a_batch(models):
     assert set(two.requests) == {(3, 3, 32, 32), (2, 3, 32, 32)}
     with pytest.raises(ConfigError, match="Global.openvino_streams: 2 streams apply to the openvino backend only"):
         backends.resolve(InferenceBackend.ONEDNN, models["fp32"], streams=2)
+
+
+def test_openvino_dynamic_batch_compiles_once_per_image_size(models):
+    params = models["fp32"].replace(".pdmodel", ".pdiparams")
+    serving = backends.resolve(InferenceBackend.OPENVINO, models["fp32"], openvino_precision=OpenVinoPrecision.F32,
+                               static_batch=False)
+    dyn = backends.create_predictor(models["fp32"], params, serving, threads=1)
+    x = np.random.RandomState(2).rand(4, 3, 32, 32).astype("float32")
+    np.testing.assert_allclose(dyn(x[:1]), dyn(x)[:1], rtol=1e-4, atol=1e-5)
+    assert serving.name == "openvino-cpu-f32-dynbatch" and set(dyn.requests) == {(-1, 3, 32, 32)}
