@@ -410,16 +410,19 @@ def build_latency_model(cfg: Config, bench: BenchConfig, lm: LatencyModelConfig,
                             note=f"{int8.calib_images} calibration images",
                             extra={**extra, "ptq_algo": int8.algo, "refused": refused,
                                    "ptq_attempts": [a.value for a in lm.ptq_algos]}))
-    if pruned:
-        return out
     nncf_cfg = derive(ecfg, f"Global.inference_model_dir={fp32.model_dir}", "Slim.ptq.engine=nncf")
     result, error = ptq_or_refusal(nncf_cfg)
     if error is None:
-        out.append(Artifact(f"{lm.arch} NNCF INT8 (ppslim ptq, engine nncf)", lm.arch, "nncf_int8", result.model_dir,
-                            "INT8", fp32.params, fp32.flops, reference=fp32_name,
-                            note=f"{result.calib_images} calibration images", extra={"ptq_algo": "nncf"}))
+        out.append(Artifact(f"{lm.arch} {tag}NNCF INT8 (ppslim ptq, engine nncf)", lm.arch,
+                            "pruned_nncf_int8" if pruned else "nncf_int8", result.model_dir, "INT8", fp32.params,
+                            fp32.flops, reference=fp32_name, note=f"{result.calib_images} calibration images",
+                            extra={**extra, "ptq_algo": "nncf"}))
     else:
-        log.warning("NNCF PTQ of %s refused: %s", lm.arch, error)
+        log.warning("NNCF PTQ of %s refused: %s", name, error)
+    if pruned:
+        if error is not None:
+            out[0].extra.setdefault("refused", []).append({"algo": "nncf", "reason": str(error).split(": ", 1)[-1]})
+        return out
     out.append(Artifact(f"{lm.arch} OpenVINO + NNCF INT8 (direct)", lm.arch, "peer_nncf", fp32.model_dir, "INT8",
                         fp32.params, fp32.flops, reference=fp32_name,
                         note="peer: nncf.quantize + compile_model as a user writes them, same calibration images",
@@ -712,6 +715,7 @@ def latency_rows(served: list, runs: dict, costs: dict, programs: dict, picks: l
         base_bytes = os.path.getsize(os.path.join(base_art.path, artifacts.PARAMS_FILE))
         label = {"fp32": "FP32", "int8": f"PTQ INT8 ({art.extra.get('ptq_algo')})",
                  "nncf_int8": "NNCF INT8 (ppslim ptq, engine nncf)",
+                 "pruned_nncf_int8": art.name.split(" ", 1)[1],
                  "peer_nncf": "OpenVINO + NNCF INT8 (direct, peer)",
                  "pruned_fp32": art.name.split(" ", 1)[1],
                  "pruned_int8": art.name.split(" ", 1)[1]}[art.variant]

@@ -195,7 +195,9 @@ def test_serving_targets_from_plain_rows():
     from ppslim import bench_report
 
     def row(variant, backend, compute, ms1, ms16, top1, delta, peer=False, precision="FP32"):
-        return {"model": "resnet50", "variant": variant, "backend": backend, "compute": compute, "peer": peer,
+        return {"model": "resnet50", "variant": variant, "label": variant, "backend": backend, "compute": compute,
+                "params_bytes": 100 if precision == "FP32" else 25,
+                "peer": peer,
                 "precision": precision, "top1": top1, "delta_pt": delta,
                 "latency_ms": {"1": {"median_ms": ms1}, "16": {"median_ms": ms16}},
                 "speedup": {"1": round(40 / ms1, 3), "16": round(640 / ms16, 3)}}
@@ -206,13 +208,16 @@ def test_serving_targets_from_plain_rows():
            row("nncf_int8", "openvino-cpu-int8", "int8", 6.5, 100, 0.83, 0.0, precision="INT8"),
            row("peer_nncf", "openvino-cpu-default (user code)", "int8", 6.8, 106, 0.83, 0.0, True, "INT8")]
     report = {"latency": lat, "accuracy": [], "machine": {"amx": True},
-              "settings": {"batch_sizes": [1, 16], "max_bf16_drop_pt": 0.1, "max_int8_drop_pt": 0.5},
+              "settings": {"batch_sizes": [1, 16], "max_bf16_drop_pt": 0.1, "max_int8_drop_pt": 0.5,
+                           "verify_int8_min_cosine": 0.95, "verify_int8_min_top1_agreement": 0.9},
               "serving_refused": [{"artifact": "x", "backend": "openvino-cpu-bf16", "reason": "top-1"}],
               "picks": [{"pick": "openvino-cpu-int8", "auto": "openvino-cpu-int8"},
                         {"pick": "paddle-cpu-onednn_bf16", "auto": "paddle-cpu-onednn"}]}
     t = {x["target"]: x for x in bench_report.serving_targets(report)}
     peer1 = t["resnet50 fastest verified INT8 vs OpenVINO + NNCF INT8 peer (latency ratio peer / ppslim), batch 1"]
     assert peer1["measured"] == round(6.8 / 6.5, 3) and peer1["met"] is True and "openvino-cpu-int8" in peer1["required"]
+    speedup = {x["target"]: x for x in bench_report.check_targets({**report, "overhead": None})}
+    assert speedup["resnet50 INT8 speed-up, batch 1"]["measured"] == round(40 / 6.5, 3)  # the fastest verified INT8
     fp32 = t["resnet50 FP32 served vs Paddle oneDNN FP32, batch 16"]
     assert fp32["measured"] == round(640 / 530, 3) and fp32["met"] is True
     assert t["resnet50 BF16 vs FP32 on AMX, batch 16"]["met"] is True  # 4.27x
