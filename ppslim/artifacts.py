@@ -21,6 +21,10 @@ from .errors import ArtifactError
 MODEL_FILE = "inference.pdmodel"
 PARAMS_FILE = "inference.pdiparams"
 PTQ_DIRNAME = "quant_post_static_model"
+# Slim.ptq.engine=nncf: an OpenVINO INT8 IR (the openvino backend serves it).
+NNCF_DIRNAME = "nncf_int8_model"
+OV_MODEL_FILE = "inference.xml"
+OV_WEIGHTS_FILE = "inference.bin"
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"
 OUTPUTS_FILE = "verification_outputs.npz"  # a verified model's logits on the verification images
@@ -47,6 +51,19 @@ def ptq_dir(inference_dir: str) -> str:
 def pipeline_dir(output_dir: str) -> str:
     """Where ``ppslim pipeline`` writes ``summary.md`` / ``summary.json``."""
     return os.path.join(output_dir, "pipeline")
+
+
+def nncf_dir(inference_dir: str) -> str:
+    return os.path.join(inference_dir, NNCF_DIRNAME)
+
+
+def served_files(directory: str, key: str = "Global.inference_model_dir") -> tuple[str, str]:
+    """The model and weights files of a folder a predictor serves: a Paddle inference model, or else an
+    OpenVINO IR (``inference.xml``/``.bin``)."""
+    if os.path.isfile(os.path.join(directory, OV_MODEL_FILE)) and \
+            not os.path.isfile(os.path.join(directory, MODEL_FILE)):
+        return inference_files(directory, OV_MODEL_FILE, OV_WEIGHTS_FILE, key)
+    return inference_files(directory, key=key)
 
 
 def strip_suffix(path: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import artifacts, data, logs
 from .config import Config, InferenceBackend
-from .predict import Agreement, backend_name, is_quantized, paddle_predictor, predict_all, verify
+from .predict import Agreement, backend_name, paddle_predictor, predict_all, verify
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,13 @@ class SavedModel:
     agreement: Agreement
 
 
-def input_spec(cfg: Config):
+def input_spec(cfg: Config, dynamic_hw: bool = False):
+    """The exported program's input: ``[N, *Global.image_shape]``; with ``dynamic_hw`` any height and width
+    (a fully convolutional network with adaptive pooling, trained small and served large)."""
     from paddle.static import InputSpec
 
-    return [InputSpec(shape=[None, *cfg.Global.image_shape], dtype="float32", name="x")]
+    c, h, w = cfg.Global.image_shape
+    return [InputSpec(shape=[None, c, None, None] if dynamic_hw else [None, c, h, w], dtype="float32", name="x")]
 
 
 def verification_images(cfg: Config) -> np.ndarray:
@@ -56,11 +59,13 @@ def model_outputs(cfg: Config, model_file: str, params_file: str, images: np.nda
     so PTQ of a model ppslim exported does not run the FP32 model on the same images twice."""
     cache = os.path.join(os.path.dirname(model_file), artifacts.OUTPUTS_FILE)
     if os.path.isfile(cache):
-        name = backend_name(backend, cfg.Global.device, is_quantized(model_file))
+        name = backend_name(backend, cfg.Global.device, model_file, cfg.Global.openvino_precision,
+                            cfg.Global.openvino_streams)
         with np.load(cache) as stored:
             if str(stored["digest"]) == _digest(model_file, params_file, images, name):
                 return stored["logits"]
-    predictor = paddle_predictor(model_file, params_file, backend, cfg.Global.device, cfg.Global.cpu_threads)
+    predictor = paddle_predictor(model_file, params_file, backend, cfg.Global.device, cfg.Global.cpu_threads,
+                                 cfg.Global.openvino_precision, cfg.Global.openvino_streams)
     return predict_all(predictor, images)
 
 
@@ -75,7 +80,8 @@ def save_verified(cfg: Config, out_dir: str, save: Callable[[str], None], refere
             save(tmp)
         model_file, params_file = artifacts.inference_files(tmp, model_filename, params_filename, key=what)
         predictor = paddle_predictor(model_file, params_file, cfg.Global.inference_backend, cfg.Global.device,
-                                     cfg.Global.cpu_threads)
+                                     cfg.Global.cpu_threads, cfg.Global.openvino_precision,
+                                     cfg.Global.openvino_streams)
         outputs = predict_all(predictor, images)
         agreement = verify(reference, outputs, cfg, what, **verify_kw)
         np.savez(os.path.join(tmp, artifacts.OUTPUTS_FILE), logits=outputs,

@@ -1,5 +1,5 @@
-"""Run artifacts: Paddle Inference predictors (plain, oneDNN, oneDNN INT8), dygraph models, and the
-output comparison that every conversion must pass before its artifact is kept.
+"""Run artifacts: deploy predictors (Paddle Inference and OpenVINO, built by :mod:`ppslim.serve.backends`),
+dygraph models, and the output comparison that every conversion must pass before its artifact is kept.
 """
 from __future__ import annotations
 
@@ -11,32 +11,14 @@ from typing import Callable
 import numpy as np
 
 from . import logs
-from .config import Config, Device, InferenceBackend
+from .config import Config, Device, InferenceBackend, OpenVinoPrecision
 from .errors import ArtifactError
+from .serve import backends
+from .serve.backends import (QUANT_OPS, PaddlePredictor, inference_config, is_quantized,  # noqa: F401 (re-exported)
+                             read_program_ops)
 
 log = logging.getLogger(__name__)
 
-QUANT_OPS = ("quantize_linear", "dequantize_linear", "fake_quantize_abs_max", "fake_quantize_moving_average_abs_max",
-             "fake_channel_wise_quantize_abs_max", "fake_dequantize_max_abs", "fake_channel_wise_dequantize_max_abs",
-             "fake_quantize_dequantize_moving_average_abs_max", "fake_channel_wise_quantize_dequantize_abs_max",
-             "fake_quantize_range_abs_max", "fake_quantize_dequantize_abs_max")
-
-
-def read_program_ops(model_file: str) -> list[str]:
-    """The op types of a saved inference program; a file that is not one raises ``ArtifactError``."""
-    from paddle.base import core
-
-    with open(model_file, "rb") as f:
-        blob = f.read()
-    try:
-        # ProgramDesc parses without building Python Operators, which needs static mode.
-        desc = core.ProgramDesc(blob)
-        ops = [desc.block(b).op(i).type() for b in range(desc.num_blocks()) for i in range(desc.block(b).op_size())]
-    except Exception as e:  # the C++ parser raises its own error types
-        raise ArtifactError(f"{model_file}: not a Paddle inference program ({type(e).__name__})") from None
-    if not ops:
-        raise ArtifactError(f"{model_file}: not a Paddle inference program (no ops)")
-    return ops
 
 
 def stored_weight_dtypes(model_file: str, params_file: str) -> dict[str, str]:
@@ -61,73 +43,27 @@ def stored_weight_dtypes(model_file: str, params_file: str) -> dict[str, str]:
         paddle.disable_static()
 
 
-def is_quantized(model_file: str) -> bool:
-    return any(op in QUANT_OPS for op in read_program_ops(model_file))
-
-
 def resolve_backend(backend: InferenceBackend, quantized: bool) -> InferenceBackend:
-    """``auto`` picks the fast path: oneDNN, and oneDNN INT8 kernels for a quantized program
-    (without ``enable_mkldnn_int8`` an INT8 model runs 3-8x slower than FP32)."""
+    """``auto`` without a model at hand: oneDNN, and oneDNN INT8 kernels for a quantized program.
+    (:func:`ppslim.serve.backends.resolve` is the full rule, with bench's recorded pick.)"""
     if backend != InferenceBackend.AUTO:
         return backend
     return InferenceBackend.ONEDNN_INT8 if quantized else InferenceBackend.ONEDNN
 
 
-@dataclass
-class PaddlePredictor:
-    """A Paddle Inference predictor over one input and one output, with the backend it uses."""
-    predictor: object
-    backend: str
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        pred = self.predictor
-        handle = pred.get_input_handle(pred.get_input_names()[0])
-        handle.reshape(list(batch.shape))
-        handle.copy_from_cpu(np.ascontiguousarray(batch, dtype="float32"))
-        pred.run()
-        return pred.get_output_handle(pred.get_output_names()[0]).copy_to_cpu()
-
-
-def backend_name(backend: InferenceBackend, device: Device, quantized: bool) -> str:
-    """What :func:`paddle_predictor` will run a model with, e.g. ``paddle-cpu-onednn_int8``."""
-    if device == Device.GPU:
-        return "paddle-gpu"
-    return f"paddle-cpu-{resolve_backend(backend, quantized).value}"
-
-
-def inference_config(model_file: str, params_file: str, backend: InferenceBackend, device: Device,
-                     threads: int | None = None):
-    """The Paddle Inference settings for ``backend`` (already resolved, not ``auto``) on ``device``."""
-    from paddle.inference import Config as InferConfig
-
-    config = InferConfig(model_file, params_file)
-    config.disable_glog_info()
-    config.switch_ir_optim(True)
-    if device == Device.GPU:
-        config.enable_use_gpu(256, 0)
-        return config
-    config.disable_gpu()
-    config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
-    if backend == InferenceBackend.PLAIN:
-        config.disable_mkldnn()
-    else:
-        config.enable_mkldnn()
-        config.set_mkldnn_cache_capacity(10)
-        if backend == InferenceBackend.ONEDNN_INT8:
-            config.enable_mkldnn_int8()
-    return config
+def backend_name(backend: InferenceBackend, device: Device, model_file: str,
+                 openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO, streams: int = 1) -> str:
+    """What :func:`paddle_predictor` will run ``model_file`` with, e.g. ``paddle-cpu-onednn_int8``."""
+    return backends.resolve(backend, model_file, device, openvino_precision, streams=streams).name
 
 
 def paddle_predictor(model_file: str, params_file: str, backend: InferenceBackend = InferenceBackend.AUTO,
-                     device: Device = Device.CPU, threads: int | None = None) -> PaddlePredictor:
-    from paddle.inference import create_predictor
-
-    quantized = is_quantized(model_file)
-    backend = resolve_backend(backend, quantized)
-    config = inference_config(model_file, params_file, backend, device, threads)
-    with logs.capture_native():  # the IR passes print (oneDNN INT8: ~45 lines per predictor)
-        predictor = create_predictor(config)
-    return PaddlePredictor(predictor, backend_name(backend, device, quantized))
+                     device: Device = Device.CPU, threads: int | None = None,
+                     openvino_precision: OpenVinoPrecision = OpenVinoPrecision.AUTO, streams: int = 1):
+    """The deploy predictor of an inference model (Paddle program or OpenVINO IR) for ``backend``, resolved
+    by :func:`ppslim.serve.backends.resolve`; ``.backend`` names what runs it."""
+    serving = backends.resolve(backend, model_file, device, openvino_precision, streams=streams)
+    return backends.create_predictor(model_file, params_file, serving, threads)
 
 
 def dygraph_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
@@ -199,7 +135,8 @@ class OpenArtifact:
 
 
 def open_artifact(cfg: Config) -> OpenArtifact:
-    """``Global.inference_model_dir`` (a Paddle inference folder or a Lite ``.nb``) when set, else the
+    """``Global.inference_model_dir`` (a Paddle inference folder, an OpenVINO IR folder from
+    ``Slim.ptq.engine: nncf``, or a Lite ``.nb``) when set, else the
     checkpoint ``Global.pretrained_model`` (default: the run's best model) in dygraph."""
     from . import artifacts
     from .restore import default_weights, load_trained_model
@@ -214,8 +151,9 @@ def open_artifact(cfg: Config) -> OpenArtifact:
         return OpenArtifact(lambda batch: run_nb(path, batch), path, "lite", "paddle-lite-x86",
                             os.path.getsize(path))
     if path:
-        model_file, params_file = artifacts.inference_files(path)
-        runner = paddle_predictor(model_file, params_file, g.inference_backend, g.device, g.cpu_threads)
+        model_file, params_file = artifacts.served_files(path)
+        runner = paddle_predictor(model_file, params_file, g.inference_backend, g.device, g.cpu_threads,
+                                  g.openvino_precision, g.openvino_streams)
         return OpenArtifact(runner, path, "inference_model", runner.backend, os.path.getsize(params_file))
     import paddle
 

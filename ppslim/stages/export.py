@@ -30,8 +30,12 @@ class ExportResult:
     agreement: Agreement
 
 
-def run(cfg: Config) -> ExportResult:
-    """Export ``Global.pretrained_model`` (default: the run's best model) to ``Global.save_inference_dir``."""
+def run(cfg: Config, dynamic_hw: bool = False) -> ExportResult:
+    """Export ``Global.pretrained_model`` (default: the run's best model) to ``Global.save_inference_dir``.
+
+    :param dynamic_hw: export with any input height/width (bench: trained at 32x32, timed at 224x224);
+        FLOPs are counted at ``Global.image_shape``, verification uses the Eval images as they come.
+    """
     import paddle
 
     prefix, key = default_weights(cfg)
@@ -49,9 +53,9 @@ def run(cfg: Config) -> ExportResult:
     def save(tmp_dir: str) -> None:
         prefix = os.path.join(tmp_dir, "inference")
         if quanter is not None:
-            save_quantized(quanter, model, prefix, input_spec(cfg))
+            save_quantized(quanter, model, prefix, input_spec(cfg, dynamic_hw))
         else:
-            paddle.jit.save(model, prefix, input_spec=input_spec(cfg))
+            paddle.jit.save(model, prefix, input_spec=input_spec(cfg, dynamic_hw))
 
     derived = [d for d in (artifacts.PTQ_DIRNAME, "lite")
                 if os.path.isdir(os.path.join(cfg.Global.save_inference_dir, d))]

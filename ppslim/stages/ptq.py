@@ -9,6 +9,9 @@ optional. Output: ``Slim.ptq.output_dir``, default ``<model folder>/quant_post_s
 ``inference.pdmodel/.pdiparams``, verified against the FP32 model on real images before it is kept.
 Without a ``Slim.ptq`` section (a plain PaddleClas model config, as in PaddleClas's PTQ tutorial)
 the :class:`~ppslim.config.PtqConfig` defaults are used.
+With ``Slim.ptq.engine: nncf`` (:mod:`ppslim.serve.nncf_ptq`) the output is an OpenVINO INT8 IR
+(``inference.xml``/``.bin``) in ``Slim.ptq.output_dir``, default ``<model folder>/nncf_int8_model/``,
+verified the same way with the openvino predictor that serves it.
 """
 from __future__ import annotations
 
@@ -21,11 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import artifacts, data, provenance
-from ..config import Config, InferenceBackend, PtqConfig
+from ..config import Config, InferenceBackend, PtqConfig, PtqEngine
 from ..data.transforms import build_transforms
 from ..errors import ConfigError, PpslimError
 from ..inference_model import model_outputs, save_verified
 from ..predict import QUANT_OPS, Agreement, read_program_ops
+from ..serve import backends, nncf_ptq
 
 log = logging.getLogger(__name__)
 
@@ -244,12 +248,15 @@ def quantize(ptq: PtqConfig, model_file: str, params_file: str, calib_set: Calib
 
 def run(cfg: Config) -> PtqResult:
     g, ptq = cfg.Global, settings(cfg)
+    nncf = ptq.engine == PtqEngine.NNCF
+    if nncf:
+        nncf_ptq.check(cfg, ptq)
     model_file, params_file = model_files(cfg, ptq)
     src = os.path.dirname(model_file)
     read_program_ops(model_file)  # "not a Paddle model" fails here, before any data work
     calib_set = calibration(cfg, ptq)
     check_sample_shape(calib_set, *feed_signature(model_file))
-    out_dir = ptq.output_dir or artifacts.ptq_dir(src)
+    out_dir = ptq.output_dir or (artifacts.nncf_dir(src) if nncf else artifacts.ptq_dir(src))
     if os.path.abspath(out_dir) == os.path.abspath(src):
         raise ConfigError("Slim.ptq.output_dir", f"{out_dir!r} is the FP32 model's own folder; choose another")
     record = provenance.Record(cfg, "ptq", model_file)
@@ -260,13 +267,20 @@ def run(cfg: Config) -> PtqResult:
     calib = {}
 
     def save(tmp_dir: str) -> None:
-        quantize(ptq, model_file, params_file, calib_set, tmp_dir, calib)
+        if nncf:
+            nncf_ptq.quantize(ptq, model_file, params_file, calib_set, tmp_dir, calib)
+        else:
+            quantize(ptq, model_file, params_file, calib_set, tmp_dir, calib)
 
-    saved = save_verified(cfg, out_dir, save, reference, f"PTQ ({ptq.algo.value})", images=images,
-                          min_cosine=g.verify_int8_min_cosine, min_agreement=g.verify_int8_min_top1_agreement)
-    quant_ops = sum(op in QUANT_OPS for op in read_program_ops(saved.model_file))
+    files = {"model_filename": artifacts.OV_MODEL_FILE, "params_filename": artifacts.OV_WEIGHTS_FILE} if nncf else {}
+    saved = save_verified(cfg, out_dir, save, reference, f"PTQ ({'nncf' if nncf else ptq.algo.value})",
+                          images=images, min_cosine=g.verify_int8_min_cosine,
+                          min_agreement=g.verify_int8_min_top1_agreement, **files)
+    quant_ops = (backends.openvino_ops(saved.model_file).count("FakeQuantize") if nncf else
+                 sum(op in QUANT_OPS for op in read_program_ops(saved.model_file)))
     fp32_bytes = os.path.getsize(params_file)
-    result = PtqResult(src, saved.model_dir, ptq.algo.value, ptq.onnx_format, calib["batches"], calib["images"],
+    result = PtqResult(src, saved.model_dir, "nncf" if nncf else ptq.algo.value, ptq.onnx_format and not nncf,
+                       calib["batches"], calib["images"],
                        fp32_bytes, saved.params_bytes, round(saved.params_bytes / fp32_bytes, 4), quant_ops,
                        saved.backend, saved.agreement, round(time.perf_counter() - t0, 2))
     record.write_result(out_dir, result, out_dir)

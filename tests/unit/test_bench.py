@@ -29,7 +29,9 @@ def tiny_bench(tmp_path_factory, digits_dir):
         *data_overrides(digits_dir), *output_overrides(work), "Global.verify_images=16",
         "Global.verify_int8_min_top1_agreement=0.0", "Slim.ptq.algo=avg", "Slim.ptq.batch_size=16",
         "Slim.ptq.batch_nums=2", f"Bench.output_dir={work / 'bench'}", "Bench.repeats=3", "Bench.warmup=1",
-        "Bench.batch_sizes=[1, 4]", "Bench.quiet_wait_s=0"])
+        "Bench.batch_sizes=[1, 4]", "Bench.quiet_wait_s=0",
+        # random weights: argmax flips are noise, so the top-1 bars of the served backends are off here
+        "Bench.max_bf16_drop_pt=100", "Bench.max_int8_drop_pt=100"])
     t0 = time.perf_counter()
     prefix, _ = bench.random_checkpoint(cfg)
     fp32 = export.run(derive(cfg, f"Global.pretrained_model={prefix}"))
@@ -77,8 +79,13 @@ def test_bench_json_shape(tiny_bench):
             lat = row["latency_ms"][bs]
             assert lat["runs"] == 3 and lat["batch_size"] == int(bs)
             assert lat["min_ms"] <= lat["p25_ms"] <= lat["median_ms"] <= lat["p75_ms"] <= lat["max_ms"]
-    lat = {r["variant"]: r for r in report["latency"]}
-    assert set(lat) == {"fp32", "int8"}
+    assert {r["variant"] for r in report["latency"]} == {"fp32", "int8"}
+    # every backend that applies is a row; the Paddle oneDNN ones carry the classic columns
+    backends = {(r["variant"], r["backend"]) for r in report["latency"]}
+    assert {("fp32", "paddle-cpu-onednn"), ("fp32", "openvino-cpu-f32"), ("int8", "paddle-cpu-onednn_int8")} <= backends
+    assert ("int8", "openvino-cpu-f32") not in backends  # OpenVINO cannot read a PaddleSlim INT8 program
+    lat = {r["variant"]: r for r in report["latency"] if r["backend"].startswith("paddle-cpu-onednn")
+           and r["compute"] != "bf16"}
     assert lat["fp32"]["speedup"] == {"1": 1.0, "4": 1.0} and set(lat["int8"]["speedup"]) == {"1", "4"}
     agreement = lat["int8"]["agreement"]
     assert agreement["verified"] and agreement["images"] == 16 and agreement["cosine"] >= 0.95
@@ -86,6 +93,15 @@ def test_bench_json_shape(tiny_bench):
     assert lat["int8"]["refused"][0]["algo"] == "hist"
     assert {"create_predictor_s", "predict_verify_images_s"} <= set(lat["fp32"]["costs"])
     assert set(report["noise"]) == {"1", "4"}
+    # the fastest verified backend per batch is marked and recorded beside each artifact, and auto serves it
+    picks = {p["artifact"]: p for p in report["picks"]}
+    assert set(picks) == {"DigitsNet FP32", "DigitsNet PTQ INT8 (avg)"}
+    assert all(p["pick"] == p["auto"] for p in picks.values())
+    assert sum(bool(r["fastest"]) for r in report["latency"]) >= 1
+    with open(f"{lat['fp32']['path']}/result.json", encoding="utf-8") as f:
+        recorded = json.load(f)["serving"]
+    assert recorded["pick"]["name"] == picks["DigitsNet FP32"]["pick"] and set(recorded["fastest"]) == {"1", "4"}
+    assert set(recorded["cpu_features"]) == {"avx512_vnni", "amx", "avx512_bf16"}
     by_name = {t["target"]: t for t in report["targets"]}
     assert all(t["met"] in (True, False, None) for t in report["targets"])
     assert by_name["resnet50 INT8 speed-up, batch 1"]["met"] is None  # not in this run: not measured, not met
@@ -172,3 +188,66 @@ def test_bench_config_defaults_and_errors():
         config.load(str(DIGITS_CONFIG), ["Bench.latency_models=[{arch: resnet50, pruned_ratio: 1.5}]"])
     with pytest.raises(ConfigError, match="Bench.repeats"):
         config.load(str(DIGITS_CONFIG), ["Bench.repeats=0"])
+
+
+def test_serving_targets_from_plain_rows():
+    """The serving bars read the rows as results.json holds them: peer ratio, FP32/BF16 served, top-1, auto."""
+    from ppslim import bench_report
+
+    def row(variant, backend, compute, ms1, ms16, top1, delta, peer=False, precision="FP32"):
+        return {"model": "resnet50", "variant": variant, "label": variant, "backend": backend, "compute": compute,
+                "params_bytes": 100 if precision == "FP32" else 25,
+                "peer": peer,
+                "precision": precision, "top1": top1, "delta_pt": delta,
+                "latency_ms": {"1": {"median_ms": ms1}, "16": {"median_ms": ms16}},
+                "speedup": {"1": round(40 / ms1, 3), "16": round(640 / ms16, 3)}}
+    lat = [row("fp32", "paddle-cpu-onednn", "fp32", 40, 640, 0.83, 0.0),
+           row("fp32", "openvino-cpu-f32", "fp32", 33, 530, 0.83, 0.0),
+           row("fp32", "paddle-cpu-onednn_bf16", "bf16", 14, 150, 0.83, 0.0),
+           row("int8", "paddle-cpu-onednn_int8", "int8", 11, 136, 0.83, -0.28, precision="INT8"),
+           row("nncf_int8", "openvino-cpu-int8", "int8", 6.5, 100, 0.83, 0.0, precision="INT8"),
+           row("peer_nncf", "openvino-cpu-default (user code)", "int8", 6.8, 106, 0.83, 0.0, True, "INT8")]
+    report = {"latency": lat, "accuracy": [], "machine": {"amx": True},
+              "settings": {"batch_sizes": [1, 16], "max_bf16_drop_pt": 0.1, "max_int8_drop_pt": 0.5,
+                           "verify_int8_min_cosine": 0.95, "verify_int8_min_top1_agreement": 0.9},
+              "serving_refused": [{"artifact": "x", "backend": "openvino-cpu-bf16", "reason": "top-1"}],
+              "picks": [{"pick": "openvino-cpu-int8", "auto": "openvino-cpu-int8"},
+                        {"pick": "paddle-cpu-onednn_bf16", "auto": "paddle-cpu-onednn"}]}
+    t = {x["target"]: x for x in bench_report.serving_targets(report)}
+    peer1 = t["resnet50 fastest verified INT8 vs OpenVINO + NNCF INT8 peer (latency ratio peer / ppslim), batch 1"]
+    assert peer1["measured"] == round(6.8 / 6.5, 3) and peer1["met"] is True and "openvino-cpu-int8" in peer1["required"]
+    speedup = {x["target"]: x for x in bench_report.check_targets({**report, "overhead": None})}
+    assert speedup["resnet50 INT8 speed-up, batch 1"]["measured"] == round(40 / 6.5, 3)  # the fastest verified INT8
+    fp32 = t["resnet50 FP32 served vs Paddle oneDNN FP32, batch 16"]
+    assert fp32["measured"] == round(640 / 530, 3) and fp32["met"] is True
+    assert t["resnet50 BF16 vs FP32 on AMX, batch 16"]["met"] is True  # 4.27x
+    keep = t["trained latency models keep top-1 on every served artifact and backend"]
+    assert keep["met"] is True and keep["measured"].startswith("3/3 served rows (1 refused")
+    auto = t["`inference_backend: auto` serves the backend bench measured fastest"]
+    assert auto == {**auto, "measured": "1/2", "met": False}
+    report["machine"]["amx"] = False
+    assert bench_report.serving_targets(report)[4]["met"] is None  # BF16 bar only on AMX
+
+
+def test_precise_bn_recomputes_running_statistics(tmp_path, digits_dir):
+    """BatchNorm's running mean becomes the mean over the Train split's batches at the final weights."""
+    import numpy as np
+    import paddle
+
+    from ppslim import data, models
+    from ppslim.stages import bench
+    from tests.conftest import data_overrides, output_overrides
+
+    cfg = config.load(str(DIGITS_CONFIG), [*data_overrides(digits_dir), *output_overrides(tmp_path)])
+    prefix, _ = bench.random_checkpoint(cfg)
+    out = bench.precise_bn(cfg, prefix)
+    assert out == prefix + "_precise_bn" and bench.precise_bn(cfg, prefix) == out  # once
+    model = models.build_model(cfg.Arch)
+    models.load_weights(model, out + ".pdparams")
+    first = next(layer for layer in model.sublayers() if isinstance(layer, paddle.nn.BatchNorm2D))
+    conv = model.features[0]
+    means = []
+    with paddle.no_grad():
+        for images, _ in data.build_loader(cfg, "Train", shuffle=False).loader:
+            means.append(conv(images).numpy().mean(axis=(0, 2, 3)))
+    np.testing.assert_allclose(first._mean.numpy(), np.mean(means, axis=0), rtol=1e-3, atol=1e-5)

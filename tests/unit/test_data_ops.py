@@ -398,18 +398,29 @@ def test_paddleclas_config_shapes_validate():
     assert isinstance(build_transforms([OpSpec("DecodeImage", {})], "x").ops[0], TRANSFORMS["DecodeImage"])
 
 
-def test_loader_workers_are_seeded_from_global_seed_and_epoch(make_config):
+def test_loader_workers_are_seeded_from_global_seed_and_epoch(make_overrides, tmp_path):
     """With ``num_workers`` > 0 the ops run in worker processes: their RNGs come from Global.seed,
-    the rank, the worker id and the epoch (PaddleClas's worker_init_fn plus the epoch)."""
-    from ppslim.engine import seed_everything
+    the rank, the worker id and the epoch (PaddleClas's worker_init_fn plus the epoch).
+
+    Run in a child process: paddle's DataLoader workers install a process-wide SIGCHLD handler that
+    later crashes the test process when an unrelated subprocess exits."""
+    import subprocess
+    import sys
+
+    from tests.conftest import DIGITS_CONFIG, REPO
 
     def first_batch(seed: int, epoch: int = 1) -> np.ndarray:
-        cfg = make_config("DataLoader.Train.loader.num_workers=2", f"Global.seed={seed}",
-                          "DataLoader.Train.dataset.transform_ops.1={RandCropImage: {size: 32}}")
-        seed_everything(seed)
-        loader = data.build_loader(cfg, "Train", shuffle=False)
-        loader.set_epoch(epoch)
-        return next(iter(loader.loader))[0].numpy()
+        out = tmp_path / f"batch_{seed}_{epoch}.npy"
+        overrides = make_overrides(tmp_path, "DataLoader.Train.loader.num_workers=2", f"Global.seed={seed}",
+                                   "DataLoader.Train.dataset.transform_ops.1={RandCropImage: {size: 32}}")
+        code = ("import sys, numpy as np; from ppslim import config, data; from ppslim.engine import seed_everything\n"
+                "cfg = config.load(sys.argv[1], sys.argv[4:]); seed_everything(int(sys.argv[2]))\n"
+                "loader = data.build_loader(cfg, 'Train', shuffle=False); loader.set_epoch(int(sys.argv[3]))\n"
+                f"np.save({str(out)!r}, next(iter(loader.loader))[0].numpy())\n")
+        proc = subprocess.run([sys.executable, "-c", code, str(DIGITS_CONFIG), str(seed), str(epoch), *overrides],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return np.load(out)
 
     a = first_batch(1)
     np.testing.assert_array_equal(a, first_batch(1))

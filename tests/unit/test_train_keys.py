@@ -94,6 +94,7 @@ def test_every_new_field_is_honored_no_op_or_refused():
            "print_batch_step", "pretrained_model", "checkpoints", "save_inference_dir", "inference_model_dir",
            "inference_backend", "image_shape", "cpu_threads", "verify_images", "verify_min_cosine",
            "verify_min_top1_agreement", "verify_int8_min_cosine", "verify_int8_min_top1_agreement", "overwrite",
+           "openvino_precision", "openvino_streams",
            "name", "learning_rate", "warmup_epoch", "warmup_start_lr", "eta_min", "decay_epochs", "values",
            "step_size", "milestones", "gamma", "end_lr", "power", "last_epoch"}
     listed = set(paddleclas_keys.HONORED) | set(paddleclas_keys.NO_EFFECT) | set(paddleclas_keys.REFUSED)
