@@ -48,12 +48,12 @@ def file_digest(paths: Iterable[str]) -> str:
 
 
 def artifact_files(path: str) -> list[str]:
-    """The files that make an artifact: a ``.nb``, a checkpoint's ``.pdparams``, or an inference pair."""
+    """The files that make an artifact: a ``.nb``, a checkpoint's ``.pdparams``, an inference pair or an OpenVINO IR."""
     if path.endswith(".nb") or path.endswith(".pdparams"):
         return [path]
     if os.path.isfile(artifacts.strip_suffix(path) + ".pdparams"):
         return [artifacts.strip_suffix(path) + ".pdparams"]
-    return list(artifacts.inference_files(path))
+    return list(artifacts.served_files(path))  # a Paddle inference model or an OpenVINO IR (NNCF INT8)
 
 
 def artifact_digest(path: str) -> str:
