@@ -269,7 +269,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class LrConfig:
-    """``Optimizer.lr``: PaddleClas's schedules (ppslim/optim.py builds them)."""
+    """``Optimizer.lr``: PaddleClas's schedules (ppslim/train/optim.py builds them)."""
     name: LrName = LrName.COSINE
     learning_rate: float = 0.1
     warmup_epoch: int = 0
@@ -323,7 +323,7 @@ class RegularizerConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """``Optimizer``: PaddleClas's optimizers and their keys (ppslim/optim.py builds them)."""
+    """``Optimizer``: PaddleClas's optimizers and their keys (ppslim/train/optim.py builds them)."""
     name: OptimizerName = OptimizerName.MOMENTUM
     momentum: Optional[float] = None  # Momentum: 0.9, RMSProp: 0.0
     beta1: float = 0.9
@@ -637,7 +637,7 @@ class PtqConfig:
     # A folder of images without labels to calibrate on (searched recursively), preprocessed with
     # Infer.transforms (else DataLoader.Eval's, else DataLoader.Train's ops); default: DataLoader.Train.
     calib_dir: Optional[str] = None
-    engine: PtqEngine = PtqEngine.PADDLESLIM  # nncf: ppslim.serve.nncf_ptq
+    engine: PtqEngine = PtqEngine.PADDLESLIM  # nncf: ppslim.compress.nncf_ptq
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "batch_size", "batch_nums", why=" (calibration needs images)")

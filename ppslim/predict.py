@@ -144,7 +144,7 @@ def open_artifact(cfg: Config) -> OpenArtifact:
     g = cfg.Global
     path = g.inference_model_dir
     if path and path.endswith(".nb"):
-        from .lite import run_nb
+        from .compress.lite import run_nb
 
         if not os.path.isfile(path):
             raise ArtifactError(f"Global.inference_model_dir: Lite model not found: {path!r}")

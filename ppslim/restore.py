@@ -56,12 +56,12 @@ def load_trained_model(cfg: Config, prefix: str, key: str):
     states = read_states(prefix)
     model = models.build_model(cfg.require("Arch"))
     if states.get("prune_plan"):
-        from .pruning import apply_plan
+        from .compress.pruning import apply_plan
 
         apply_plan(model, states["prune_plan"], cfg.Global.image_shape)
     quant = states.get("quant") or slim_quant_settings(cfg, prefix)
     if quant:
-        from .quant import wrap_for_qat
+        from .compress.quant import wrap_for_qat
 
         # PaddleClas keeps the quantizer on the model too; export needs it to write the INT8 program.
         # A distillation model quantizes its student.
@@ -77,7 +77,7 @@ def slim_quant_settings(cfg: Config, prefix: str):
         return None
     import paddle
 
-    from .quant import QAT_STATE_SUFFIXES, quant_settings
+    from .compress.quant import QAT_STATE_SUFFIXES, quant_settings
 
     state = paddle.load(prefix + ".pdparams")
     if isinstance(state, dict) and any(k.endswith(QAT_STATE_SUFFIXES) for k in state):

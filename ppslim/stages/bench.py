@@ -13,7 +13,7 @@
    ``result.json`` (:mod:`ppslim.serve.pick`) for ``Global.inference_backend: auto``.
 3. Toolchain overhead: ``ppslim ptq`` against ``paddleslim.quant.quant_post_static`` called directly.
 
-All predictors are timed in one process, every variant once per round (:func:`ppslim.timing.interleaved`).
+All predictors are timed in one process, every variant once per round (:func:`ppslim.bench.timing.interleaved`).
 Writes ``<Bench.output_dir>/results.json``, ``results.md`` and ``accuracy_vs_latency.png``.
 """
 from __future__ import annotations
@@ -30,7 +30,9 @@ from typing import Optional
 
 import numpy as np
 
-from .. import artifacts, bench_report, data, logs, models, pruning, timing
+from .. import artifacts, data, logs, models
+from ..bench import report as bench_report, timing
+from ..compress import pruning
 from ..config import BenchConfig, Config, Device, InferenceBackend, LatencyModelConfig, PruneMethod, to_dict
 from ..errors import ArtifactError, ConfigError
 from ..inference_model import verification_images
@@ -504,7 +506,7 @@ def openvino_nncf_peer(art: Artifact, images: dict, threads: int, size: int) -> 
     import nncf
     import openvino as ov
 
-    from ..serve import nncf_ptq
+    from ..compress import nncf_ptq
 
     model_file, params_file = artifacts.inference_files(art.path)
     calib_cfg = art.extra["calib"]

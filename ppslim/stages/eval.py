@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import data, engine, provenance
+from .. import data, provenance
+from ..train import engine
 from ..config import Config
 from ..predict import open_artifact, topk_scores
 

@@ -13,7 +13,7 @@ from .. import artifacts, models, provenance
 from ..config import Config
 from ..inference_model import input_spec, save_verified, verification_images
 from ..predict import Agreement, dygraph_predictor, predict_all
-from ..quant import save_quantized
+from ..compress.quant import save_quantized
 from ..restore import default_weights, load_trained_model
 
 log = logging.getLogger(__name__)

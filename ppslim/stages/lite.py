@@ -10,7 +10,8 @@ import logging
 import os
 from dataclasses import dataclass
 
-from .. import artifacts, lite, provenance
+from .. import artifacts, provenance
+from ..compress import lite
 from ..config import Config, InferenceBackend, LiteConfig
 from ..errors import ArtifactError
 from ..inference_model import verification_images

@@ -4,10 +4,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from .. import artifacts, data, engine, models, provenance
+from .. import artifacts, data, models, provenance
+from ..train import engine
 from ..config import Config
 from ..errors import ConfigError, PpslimError
-from ..pruning import prune, ratios_for
+from ..compress.pruning import prune, ratios_for
 from ..restore import load_trained_model
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ optional. Output: ``Slim.ptq.output_dir``, default ``<model folder>/quant_post_s
 ``inference.pdmodel/.pdiparams``, verified against the FP32 model on real images before it is kept.
 Without a ``Slim.ptq`` section (a plain PaddleClas model config, as in PaddleClas's PTQ tutorial)
 the :class:`~ppslim.config.PtqConfig` defaults are used.
-With ``Slim.ptq.engine: nncf`` (:mod:`ppslim.serve.nncf_ptq`) the output is an OpenVINO INT8 IR
+With ``Slim.ptq.engine: nncf`` (:mod:`ppslim.compress.nncf_ptq`) the output is an OpenVINO INT8 IR
 (``inference.xml``/``.bin``) in ``Slim.ptq.output_dir``, default ``<model folder>/nncf_int8_model/``,
 verified the same way with the openvino predictor that serves it.
 """
@@ -29,7 +29,8 @@ from ..data.transforms import build_transforms
 from ..errors import ConfigError, PpslimError
 from ..inference_model import model_outputs, save_verified
 from ..predict import QUANT_OPS, Agreement, read_program_ops
-from ..serve import backends, nncf_ptq
+from ..serve import backends
+from ..compress import nncf_ptq
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,12 @@ import logging
 import os
 from dataclasses import dataclass, replace
 
-from .. import artifacts, data, engine, models, provenance
+from .. import artifacts, data, models, provenance
+from ..train import engine
 from ..config import Config, LrConfig
 from ..inference_model import input_spec, save_verified, verification_images
 from ..predict import Agreement, dygraph_predictor, predict_all, read_program_ops, QUANT_OPS
-from ..quant import quant_settings, save_quantized, sync_qat_state, wrap_for_qat
+from ..compress.quant import quant_settings, save_quantized, sync_qat_state, wrap_for_qat
 from ..errors import PpslimError
 from ..restore import load_trained_model
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import artifacts, data, engine, models, provenance
+from .. import artifacts, data, models, provenance
+from ..train import engine
 from ..config import Config
 from ..errors import ConfigError
 

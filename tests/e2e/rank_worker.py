@@ -8,7 +8,8 @@ QAT scales are already averaged), the rank's state dict goes to
 import os
 import sys
 
-from ppslim import cli, engine  # first: ppslim loads PIL's PNG codec before paddle can break it
+from ppslim import cli  # first: ppslim loads PIL's PNG codec before paddle can break it
+from ppslim.train import engine
 
 _fit = engine.fit
 

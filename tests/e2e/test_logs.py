@@ -59,7 +59,7 @@ def test_int8_and_pruning_stages_print_only_ppslim_lines(trained_model, make_ove
     assert "[paddle.static.quantization.post_training_quantization INFO]" in ptq_log
     assert "[ppslim.stages.ptq INFO] PTQ hist on 32 images" in ptq_log  # and ppslim's own lines too
     assert prune_log.count(PRUNE_LINE) == 3 and "will be skipped when parsing graph" in prune_log
-    assert "[ppslim.pruning INFO] pruned 3 of 3 conv weights with fpgm" in prune_log
+    assert "[ppslim.compress.pruning INFO] pruned 3 of 3 conv weights with fpgm" in prune_log
 
 
 def test_verbose_shows_third_party_and_cpp_lines(make_overrides, model_copy, tmp_path):

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from ppslim import config, timing
+from ppslim import config
+from ppslim.bench import timing
 from ppslim.errors import ConfigError
 
 from tests.conftest import DIGITS_CONFIG, REPO
@@ -192,7 +193,7 @@ def test_bench_config_defaults_and_errors():
 
 def test_serving_targets_from_plain_rows():
     """The serving bars read the rows as results.json holds them: peer ratio, FP32/BF16 served, top-1, auto."""
-    from ppslim import bench_report
+    from ppslim.bench import report as bench_report
 
     def row(variant, backend, compute, ms1, ms16, top1, delta, peer=False, precision="FP32"):
         return {"model": "resnet50", "variant": variant, "label": variant, "backend": backend, "compute": compute,

@@ -52,7 +52,7 @@ def _digits_net():
 
 def test_pruning_plan_replays_on_a_fresh_network():
     from ppslim import models
-    from ppslim.pruning import apply_plan, prune, ratios_for
+    from ppslim.compress.pruning import apply_plan, prune, ratios_for
 
     net = _digits_net()
     before = models.count_flops(net, (3, 32, 32))
@@ -70,7 +70,7 @@ def test_pruning_plan_replays_on_a_fresh_network():
 
 def test_qat_wrapping_counts_layers_and_state_is_named():
     from ppslim.config import QuantConfig
-    from ppslim.quant import qat_state, quant_settings, sync_qat_state, wrap_for_qat
+    from ppslim.compress.quant import qat_state, quant_settings, sync_qat_state, wrap_for_qat
 
     net = _digits_net()
     quanter = wrap_for_qat(net, quant_settings(QuantConfig()))

@@ -319,7 +319,7 @@ def test_batch_op_errors_name_the_key(make_config, ops, key):
 def test_celoss_takes_a_mixed_target():
     import paddle
 
-    from ppslim.losses import CELoss
+    from ppslim.train.losses import CELoss
 
     logits = paddle.to_tensor(np.random.RandomState(0).randn(4, 10).astype("float32"))
     a, b = paddle.to_tensor(np.array([1, 2, 3, 4])), paddle.to_tensor(np.array([5, 6, 7, 8]))
@@ -413,7 +413,7 @@ def test_loader_workers_are_seeded_from_global_seed_and_epoch(make_overrides, tm
         out = tmp_path / f"batch_{seed}_{epoch}.npy"
         overrides = make_overrides(tmp_path, "DataLoader.Train.loader.num_workers=2", f"Global.seed={seed}",
                                    "DataLoader.Train.dataset.transform_ops.1={RandCropImage: {size: 32}}")
-        code = ("import sys, numpy as np; from ppslim import config, data; from ppslim.engine import seed_everything\n"
+        code = ("import sys, numpy as np; from ppslim import config, data; from ppslim.train.engine import seed_everything\n"
                 "cfg = config.load(sys.argv[1], sys.argv[4:]); seed_everything(int(sys.argv[2]))\n"
                 "loader = data.build_loader(cfg, 'Train', shuffle=False); loader.set_epoch(int(sys.argv[3]))\n"
                 f"np.save({str(out)!r}, next(iter(loader.loader))[0].numpy())\n")

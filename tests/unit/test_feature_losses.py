@@ -58,8 +58,9 @@ def pair_config(tmp_path, make_overrides, base_loss="MGDLoss", params=MGD, *extr
 def test_mgd_trains_its_generator_with_the_student_and_leaves_the_frozen_teacher(tmp_path, make_overrides):
     import paddle
 
-    from ppslim import engine, models
-    from ppslim.losses import build_loss
+    from ppslim import models
+    from ppslim.train import engine
+    from ppslim.train.losses import build_loss
 
     cfg = pair_config(tmp_path, make_overrides)
     paddle.seed(0)
@@ -85,7 +86,7 @@ def test_mgd_trains_its_generator_with_the_student_and_leaves_the_frozen_teacher
 def test_pefd_is_zero_for_aligned_features_and_mgd_masks_whole_channels():
     import paddle
 
-    from ppslim.feature_losses import MGDLoss, PEFDLoss
+    from ppslim.train.feature_losses import MGDLoss, PEFDLoss
 
     pefd = PEFDLoss(4, 4, num_projectors=2, mode="flatten")
     for p in pefd.projectors:  # identity projectors: the student's (positive) feature is its projection

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import yaml
 
-from ppslim import config, optim, paddleclas_keys, schema
-from ppslim.amp import Amp
+from ppslim import config, paddleclas_keys, schema
+from ppslim.train import optim
+from ppslim.train.amp import Amp
 from ppslim.config import AmpConfig, EmaConfig, GlobalConfig, LrConfig, OptimizerConfig
-from ppslim.ema import ModelEma
+from ppslim.train.ema import ModelEma
 from ppslim.errors import ConfigError
-from ppslim.train_step import TrainStep
+from ppslim.train.step import TrainStep
 from tests.conftest import DIGITS_CONFIG
 
 PADDLECLAS_CONFIGS = "/work/paddleclas/ppcls/configs"

@@ -286,7 +286,7 @@ def _t(a):
 
 
 def _loss(name, **params):
-    from ppslim.losses import LOSSES
+    from ppslim.train.losses import LOSSES
 
     return LOSSES[name](**params)
 
@@ -338,7 +338,7 @@ def test_googlenet_three_heads_loss_metric_and_deployed_head():
     ce = _loss("CELoss")
     expected = float(ce(outs[0], label)) + 0.3 * float(ce(outs[1], label)) + 0.3 * float(ce(outs[2], label))
     assert float(_loss("GoogLeNetLoss")(outs, label)) == pytest.approx(expected, rel=1e-5)
-    from ppslim.metrics import METRICS
+    from ppslim.train.metrics import METRICS
 
     metric = METRICS["GoogLeNetTopkAcc"](topk=[1])
     metric.update([o.numpy() for o in outs], np.array([0, 2]))
@@ -369,7 +369,7 @@ def test_distillation_loss_on_a_plain_network_is_one_line():
 
 
 def test_distillation_topk_acc_reads_the_named_member():
-    from ppslim.metrics import METRICS
+    from ppslim.train.metrics import METRICS
 
     labels = np.array([0, 1])
     outputs = {"Student": np.array([[1.0, 0.0], [1.0, 0.0]]), "Teacher": np.array([[1.0, 0.0], [0.0, 1.0]])}

@@ -5,8 +5,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import ConfigError
-from .registry import Registry
+from ..errors import ConfigError
+from ..registry import Registry
 
 METRICS = Registry("metric")
 

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
-from .config import LrConfig, LrName, OptimizerConfig, OptimizerName
+from ..config import LrConfig, LrName, OptimizerConfig, OptimizerName
 
 log = logging.getLogger(__name__)
 

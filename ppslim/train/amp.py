@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import Optional
 
-from .config import AmpConfig, AmpLevel
-from .errors import ConfigError
+from ..config import AmpConfig, AmpLevel
+from ..errors import ConfigError
 
 
 class Amp:

@@ -1,6 +1,6 @@
 """Run a Paddle Lite ``.nb`` on images from a ``.npy`` file; runs in its own process.
 
-``python -m ppslim.lite_worker MODEL.nb IMAGES.npy LOGITS.npy [BATCH]``. Kept free of paddle and
+``python -m ppslim.compress.lite_worker MODEL.nb IMAGES.npy LOGITS.npy [BATCH]``. Kept free of paddle and
 ppslim imports: if Lite crashes natively, only this process dies and the caller reports it.
 """
 import sys

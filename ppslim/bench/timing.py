@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from . import logs
+from .. import logs
 
 # A round counts as disturbed when other processes used more than this share of one core during it.
 BUSY_SHARE = 0.10

@@ -18,7 +18,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def _kaiming_normal_fan_out(layer) -> None:

@@ -11,20 +11,20 @@ import platform
 import subprocess
 from typing import Callable, Optional
 
-from . import artifacts, reporting
+from .. import artifacts, reporting
 
 RESULTS_JSON, RESULTS_MD, PLOT_PNG = "results.json", "results.md", "accuracy_vs_latency.png"
 
 
 # ------------------------------------------------------------------------------- machine
 def cpu_name() -> str:
-    from .serve.cpu import cpu_name as name
+    from ..serve.cpu import cpu_name as name
 
     return name()
 
 
 def cpu_flags() -> set:
-    from .serve.cpu import cpu_flags as flags
+    from ..serve.cpu import cpu_flags as flags
 
     return set(flags())
 
@@ -53,7 +53,7 @@ def _version(dist: str) -> Optional[str]:
 
 def machine_info(threads: int) -> dict:
     flags = cpu_flags()
-    from .serve.cpu import features
+    from ..serve.cpu import features
 
     return {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": threads, **features(flags).as_dict(),
             "paddle": _version("paddlepaddle"), "paddleslim": _version("paddleslim"),

@@ -17,8 +17,8 @@ import tempfile
 
 import numpy as np
 
-from . import logs
-from .errors import ArtifactError, PpslimError
+from .. import logs
+from ..errors import ArtifactError, PpslimError
 
 HOST_RUNNABLE = ("x86", "host")  # targets whose kernels this machine can execute
 
@@ -104,7 +104,7 @@ def run_nb(nb_path: str, images: np.ndarray) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "images.npy"), os.path.join(tmp, "logits.npy")
         np.save(src, np.ascontiguousarray(images, dtype="float32"))
-        proc = _run([sys.executable, "-m", "ppslim.lite_worker", nb_path, src, dst], f"Lite run of {nb_path}")
+        proc = _run([sys.executable, "-m", "ppslim.compress.lite_worker", nb_path, src, dst], f"Lite run of {nb_path}")
         if proc.returncode != 0 or not os.path.isfile(dst):
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ArtifactError(f"Paddle Lite {_describe_exit(proc.returncode)} running {nb_path}: {tail[0][:300]}")

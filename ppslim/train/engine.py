@@ -16,14 +16,15 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import artifacts, data, logs, optim
+from .. import artifacts, data, logs
+from . import optim
 from .amp import Amp
-from .config import Config, Device, LrConfig
+from ..config import Config, Device, LrConfig
 from .ema import ModelEma
-from .errors import ConfigError
+from ..errors import ConfigError
 from .losses import build_loss
 from .metrics import build_metrics
-from .train_step import TrainStep
+from .step import TrainStep
 from .vdl import Scalars
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def setup_runtime(cfg: Config) -> Runtime:
 
     device = cfg.Global.device
     if device == Device.GPU:
-        from .gpu import check_gpu_supported  # fails with one line instead of a CUDA error later
+        from ..gpu import check_gpu_supported  # fails with one line instead of a CUDA error later
 
         check_gpu_supported()
         # paddle.distributed.launch --gpus 2,3 gives each rank its card in FLAGS_selected_gpus
@@ -86,12 +87,12 @@ def seed_everything(seed: int) -> None:
 
 # ------------------------------------------------------------------------------- optimizer
 def build_lr(lr: LrConfig, epochs: int, steps_per_epoch: int):
-    """The paddle LR scheduler of ``lr`` (see :func:`ppslim.optim.build_lr`, which also says when it steps)."""
+    """The paddle LR scheduler of ``lr`` (see :func:`ppslim.train.optim.build_lr`, which also says when it steps)."""
     return optim.build_lr(lr, epochs, steps_per_epoch).scheduler
 
 
 def build_optimizer(cfg: Config, model, epochs: int, steps_per_epoch: int, lr: Optional[LrConfig] = None):
-    """``(optimizer, schedule)`` from ``Optimizer`` over ``model``'s parameters (:mod:`ppslim.optim`)."""
+    """``(optimizer, schedule)`` from ``Optimizer`` over ``model``'s parameters (:mod:`ppslim.train.optim`)."""
     schedule = optim.build_lr(lr or cfg.Optimizer.lr, epochs, steps_per_epoch)
     return optim.build_optimizer(cfg.Optimizer, model, schedule), schedule
 
@@ -191,7 +192,7 @@ def load_checkpoint(model, optimizer, path: str, key: str = "Global.checkpoints"
     """Resume: model weights, optimizer (with LR schedule) state and the epoch counter."""
     import paddle
 
-    from .models import load_weights
+    from ..models import load_weights
 
     prefix = artifacts.strip_suffix(path)
     if not os.path.isfile(prefix + ".pdstates"):

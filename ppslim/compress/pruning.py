@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Union
 
-from . import logs
-from .config import PruneMethod
-from .errors import ConfigError, PpslimError
+from .. import logs
+from ..config import PruneMethod
+from ..errors import ConfigError, PpslimError
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from .config import QuantConfig, QuantMethod, to_dict
-from .errors import PpslimError
+from ..config import QuantConfig, QuantMethod, to_dict
+from ..errors import PpslimError
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .errors import ConfigError
-from .registry import Registry
+from ..errors import ConfigError
+from ..registry import Registry
 
 # Built once while the config is checked (constructors import no paddle), so bad values fail at load.
 LOSSES = Registry("loss", build_on_check=True)
@@ -355,11 +355,11 @@ PAIR_BASE_LOSSES = {
 class DistillationPairLoss:
     """PaddleClas's pair loss on intermediate features: ``base_loss_name(student[s_key], teacher[t_key])``
     summed over ``model_name_pairs``. The features come from the members' ``return_patterns``. The base
-    loss has trainable layers (see :mod:`ppslim.feature_losses`), trained with the network."""
+    loss has trainable layers (see :mod:`ppslim.train.feature_losses`), trained with the network."""
 
     def __init__(self, base_loss_name: str, weight: float = 1.0, model_name_pairs=(), s_key: Optional[str] = None,
                  t_key: Optional[str] = None, name: str = "loss", **kwargs):
-        from .schema import did_you_mean
+        from ..schema import did_you_mean
 
         spec = PAIR_BASE_LOSSES.get(base_loss_name)
         if spec is None:
