@@ -14,6 +14,7 @@ CONFIG  ?= configs/digits/train.yaml
 O       ?=
 OVR     := $(addprefix -o ,$(O))
 DATA    := dataset/digits/train_list.txt
+DATA_HARD := dataset/digits_hard/train_list.txt
 ##@ PYTEST_ARGS extra pytest arguments for test/test-fast, e.g. PYTEST_ARGS="-k ptq -x"
 PYTEST_ARGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.10 --python-platform x86_64-manylinux_2_28 --quiet
@@ -37,7 +38,10 @@ venv: $(VENV)/.stamp  ## create .venv from the hash-pinned CPU lock
 $(DATA): | $(VENV)/.stamp
 	$(PPSLIM) data digits --out dataset/digits
 
-data: $(DATA)  ## write the scikit-learn digits as PNGs in ImageNetDataset layout
+$(DATA_HARD): | $(VENV)/.stamp
+	$(PPSLIM) data digits --val-fraction 0.75 --out dataset/digits_hard
+
+data: $(DATA) $(DATA_HARD)  ## write the scikit-learn digits as PNGs in ImageNetDataset layout (default and harder split)
 
 demo: $(DATA)  ## the main job on the digits default: train -> export -> PTQ/QAT/prune -> Lite -> eval table
 	$(PPSLIM) pipeline -c configs/digits/pipeline.yaml $(OVR)
@@ -59,7 +63,7 @@ export: $(DATA)  ## checkpoint -> verified Paddle inference model
 eval: $(DATA)  ## score a checkpoint / inference model / .nb
 	$(call stage,eval)
 
-bench: $(DATA)  ## measured proof: accuracy/latency tables + plot in bench/
+bench: $(DATA) $(DATA_HARD)  ## measured proof: accuracy/latency tables + plot in bench/
 	$(PPSLIM) bench -c configs/digits/bench.yaml $(OVR)
 
 test: $(VENV)/.stamp  ## all tests: unit + real end-to-end stages on the digits data

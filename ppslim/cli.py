@@ -94,9 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         tool.add_arguments(sub.add_parser(name, help=TOOL_HELP[name], description=TOOL_HELP[name]))
     p = sub.add_parser("data", help="write a built-in data set in ImageNetDataset layout",
                        description="Writes the scikit-learn digits (1,797 PNGs) with train/val label lists, "
-                                   "the data the digits configs expect under dataset/digits.")
+                                   "the data the digits configs expect under dataset/digits (and, with "
+                                   "--val-fraction 0.75, the harder split configs/digits_hard expects).")
     p.add_argument("dataset", choices=["digits"], help="the data set to write")
     p.add_argument("--out", required=True, help="output folder, e.g. dataset/digits")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="share of the images in the val split (default 0.2; dataset/digits_hard uses 0.75)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
@@ -121,7 +124,7 @@ def run_command(args) -> object:
     if args.command == "data":
         from .data.digits import write_digits
 
-        return write_digits(args.out)
+        return write_digits(args.out, **({} if args.val_fraction is None else {"val_fraction": args.val_fraction}))
     if args.command in TOOLS:
         return importlib.import_module(TOOLS[args.command]).main(args)
     from . import config

@@ -31,6 +31,10 @@ def write_digits(out_dir: str, val_fraction: float = VAL_FRACTION, seed: int = S
     The split is stratified-free but fixed: a permutation from ``seed``, the first
     ``val_fraction`` of it is the val split.
     """
+    if not 0.0 < val_fraction < 1.0:
+        from ..errors import ConfigError
+
+        raise ConfigError("--val-fraction", f"expected a value in (0, 1), got {val_fraction}")
     from PIL import Image
     from sklearn.datasets import load_digits
 
