@@ -191,6 +191,11 @@ def adopt_loggers() -> int:
     if _state is None or _state.file_handler is None:
         return 0
     adopted = 0
+    root = logging.getLogger()  # a library's logging.basicConfig (paddleclas's) adds a stderr handler here
+    foreign = [h for h in root.handlers if _writes_to_terminal(h)]
+    if foreign:
+        root.handlers[:] = [h for h in root.handlers if h not in foreign]
+        adopted += 1
     for logger in _loggers():
         if logger.name.split(".")[0] == "ppslim" or not any(_writes_to_terminal(h) for h in logger.handlers):
             continue

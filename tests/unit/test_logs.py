@@ -60,3 +60,26 @@ def test_without_setup_nothing_is_captured(capfd):
     with logs.capture_native():
         os.write(2, b"stays on stderr\n")
     assert "stays on stderr" in capfd.readouterr().err
+
+
+def test_a_root_handler_from_a_librarys_basicconfig_is_moved_to_the_log(tmp_path, capfd):
+    """paddleclas's import calls ``logging.basicConfig``: a stderr handler on the root logger that would
+    print PaddleSlim's import-time warnings on the console (seen after ``ppslim train`` of a zoo network)."""
+    import sys
+    import warnings
+
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    root.handlers[:] = [logging.StreamHandler(sys.stderr)]  # what basicConfig leaves when it runs first
+    path = logs.log_file(str(tmp_path), "unit")
+    logs.setup(False, path, 0)
+    try:
+        warnings.warn("pkg_resources is deprecated as an API", UserWarning)
+        logging.getLogger("py.warnings").warning("direct record")
+    finally:
+        logs.close()
+        root.handlers[:] = saved
+    err = capfd.readouterr().err
+    assert "pkg_resources" not in err and "direct record" not in err
+    text = open(path).read()
+    assert "pkg_resources is deprecated" in text and "direct record" in text
