@@ -693,6 +693,25 @@ class LatencyModelConfig:
 
 
 @dataclass(frozen=True)
+class BenchSearchConfig:
+    """``Bench.search``: compression that finds its own best, against the fixed recipe it must beat, on a setting
+    where FP32 is well below 100% (``config``: its data, network and ``Slim`` sections; configs/digits_hard)."""
+    # The unsaturated setting's pipeline config, relative to the bench config file; its Slim.ptq / Slim.quant /
+    # Slim.prune sections give the searching methods (algo auto, quant.distill, pruned_ratio auto).
+    config: str = ""
+    # Fixed PTQ algorithms auto PTQ is compared with (on this setting; the digits and latency models use
+    # Bench.ptq_algos and latency_models[].ptq_algos).
+    ptq_algos: tuple[PtqAlgo, ...] = (PtqAlgo.HIST, PtqAlgo.AVG, PtqAlgo.MSE, PtqAlgo.KL)
+
+    def validate(self, path: str) -> None:
+        if not self.config:
+            raise ConfigError(f"{path}.config", "expected the unsaturated setting's config file (e.g. "
+                              "../digits_hard/pipeline.yaml, relative to the bench config)")
+        if not self.ptq_algos:
+            raise ConfigError(f"{path}.ptq_algos", "expected at least one fixed PTQ algorithm to compare with")
+
+
+@dataclass(frozen=True)
 class BenchConfig:
     """``ppslim bench``: what is compared, how it is timed, where the report goes."""
     output_dir: str = "./bench"
@@ -731,6 +750,8 @@ class BenchConfig:
     # than this is refused, not timed.
     max_bf16_drop_pt: float = 0.1
     max_int8_drop_pt: float = 0.5
+    # Issue 11's section (PTQ search, distillation QAT, sensitivity pruning on an unsaturated setting); off when unset.
+    search: Optional[BenchSearchConfig] = None
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "image_size", "class_num", "calib_batch_size", "calib_batch_nums", "repeats",

@@ -45,13 +45,17 @@ from .pipeline import REQUIRED_SECTIONS, derive, stage_config, suffixed
 log = logging.getLogger(__name__)
 
 CACHE_DIRNAME = "cache"  # under Bench.output_dir: the trained latency models
+# Groups of the accuracy tables: served on Global.inference_backend, scored on their own val split, each INT8
+# row verified against the group's FP32 row (the latency models run on every backend instead).
+DIGITS, UNSATURATED = "digits", "digits_hard"
+ACCURACY_GROUPS = (DIGITS, UNSATURATED)
 
 
 @dataclass(frozen=True)
 class Artifact:
     """One thing that is scored and/or timed."""
     name: str                   # row label
-    group: str                  # "digits" or the architecture name
+    group: str                  # an accuracy group (ACCURACY_GROUPS) or the latency model's architecture
     variant: str                # fp32 | ptq_<algo> | qat | pruned_<method> | prune_qat | lite_x86 | int8 | pruned_fp32 | pruned_int8
     path: str                   # inference model dir or Lite .nb
     precision: str              # FP32 | INT8
@@ -64,6 +68,11 @@ class Artifact:
     @property
     def exists(self) -> bool:
         return bool(self.path)  # a refused artifact has no path
+
+    @property
+    def scored(self) -> bool:
+        """An accuracy-table row (served as configured, scored on its group's val split)."""
+        return self.group in ACCURACY_GROUPS
 
     @property
     def timed(self) -> bool:
@@ -115,6 +124,16 @@ def digits_artifacts(cfg: Config, bench: BenchConfig) -> list[Artifact]:
             continue
         out.append(Artifact(name, "digits", variant, result.model_dir, "INT8", **base, reference=fp32_name,
                             note=f"{result.calib_images} calibration images"))
+    if bench.search is not None:
+        src = copy_model(fp32.model_dir, suffixed(g.save_inference_dir, "ptq_auto"))
+        result, error = ptq_or_refusal(derive(cfg, f"Global.inference_model_dir={src}", "Slim.ptq.algo=auto"))
+        search = getattr(result, "search", None) if result else None
+        out.append(Artifact("PTQ INT8 auto (search)", DIGITS, "ptq_auto", result.model_dir if result else "", "INT8",
+                            **base, reference=fp32_name if result else None,
+                            note=(f"searched {search['count']} candidates in {search['seconds']:.0f} s, picked "
+                                  f"{search['best']}" if search else "") if result else
+                            "refused by verification: " + str(error).split(": ", 1)[-1],
+                            extra={"search": search} if search else {}))
     src = copy_model(fp32.model_dir, suffixed(g.save_inference_dir, "ptq_nncf"))
     result, error = ptq_or_refusal(derive(cfg, f"Global.inference_model_dir={src}", "Slim.ptq.engine=nncf"))
     out.append(Artifact("PTQ INT8 NNCF (OpenVINO IR)", "digits", "ptq_nncf", result.model_dir if result else "", "INT8",
@@ -340,6 +359,28 @@ def verified_ptq(cfg: Config, src: str, algos, overhead: Optional[dict] = None, 
                                                                                 for r in refused))
 
 
+def searched_ptq(cfg: Config, src: str, algos) -> tuple:
+    """Each fixed algorithm of ``algos`` (verified, then scored on the Eval split by ``eval`` with the deploy
+    backend), then ``Slim.ptq.algo: auto``, whose model is the one kept (and timed). Returns (auto's result,
+    the refusals, the comparison rows); raises ``ArtifactError`` when auto is refused."""
+    compared, refused = [], []
+    for algo in [*algos, "auto"]:
+        name = algo if algo == "auto" else algo.value
+        result, error = ptq_or_refusal(derive(cfg, f"Global.inference_model_dir={src}", f"Slim.ptq.algo={name}",
+                                              "Global.overwrite=true"))
+        if error is not None:
+            reason = str(error).split(": ", 1)[-1]
+            refused.append({"algo": name, "reason": reason})
+            compared.append({"algo": name, "top1": None, "refused": reason})
+            if algo == "auto":
+                raise ArtifactError(f"{src}: auto PTQ was refused: {reason}")
+            continue
+        top1 = eval_stage.run(derive(cfg, f"Global.inference_model_dir={result.model_dir}")).top1
+        compared.append({"algo": name, "top1": top1, "refused": None, "seconds": result.seconds,
+                         **({"search": result.search} if algo == "auto" else {})})
+    return result, [r for r in refused if r["algo"] != "auto"], compared
+
+
 def ptq_or_refusal(cfg: Config):
     """(result, None) or (None, the ArtifactError that refused the INT8 model)."""
     try:
@@ -405,8 +446,12 @@ def build_latency_model(cfg: Config, bench: BenchConfig, lm: LatencyModelConfig,
     fp32_name = f"{lm.arch} {tag}FP32"
     extra = {"flops_reduction": trained.get("flops_reduction"), "trained_top1": trained["best_top1"]} if pruned \
         else {"trained_top1": trained["best_top1"]}
+    compared = None
     try:
-        int8, refused = verified_ptq(ecfg, fp32.model_dir, lm.ptq_algos)
+        if bench.search is not None:  # every fixed algorithm scored, then auto PTQ: the one timed
+            int8, refused, compared = searched_ptq(ecfg, fp32.model_dir, lm.ptq_algos)
+        else:
+            int8, refused = verified_ptq(ecfg, fp32.model_dir, lm.ptq_algos)
     except ArtifactError as e:  # every algorithm refused: the FP32 row says so, no INT8 row is timed
         log.warning("%s", e)
         int8, refused = None, [{"algo": "/".join(a.value for a in lm.ptq_algos), "reason": str(e).split(": ", 1)[-1]}]
@@ -417,7 +462,9 @@ def build_latency_model(cfg: Config, bench: BenchConfig, lm: LatencyModelConfig,
                             int8.model_dir, "INT8", fp32.params, fp32.flops, reference=fp32_name,
                             note=f"{int8.calib_images} calibration images",
                             extra={**extra, "ptq_algo": int8.algo, "refused": refused,
-                                   "ptq_attempts": [a.value for a in lm.ptq_algos]}))
+                                   "ptq_attempts": [a.value for a in lm.ptq_algos],
+                                   **({"ptq_compared": compared, "search": getattr(int8, "search", None)}
+                                      if compared is not None else {})}))
     nncf_cfg = derive(ecfg, f"Global.inference_model_dir={fp32.model_dir}", "Slim.ptq.engine=nncf")
     result, error = ptq_or_refusal(nncf_cfg)
     if error is None:
@@ -495,7 +542,7 @@ class Served:
 
 
 def served_key(art: Artifact, serving_name: str) -> str:
-    return art.name if art.group == "digits" else f"{art.name} @ {serving_name}"
+    return art.name if art.scored else f"{art.name} @ {serving_name}"
 
 
 def openvino_nncf_peer(art: Artifact, images: dict, threads: int, size: int) -> tuple[object, object, dict]:
@@ -554,7 +601,7 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
             costs[served[-1].key] = {**cost, "create_predictor_s": round(time.perf_counter() - t0, 2)}
             continue
         model_file, params_file = artifacts.served_files(art.path)
-        if art.group == "digits":
+        if art.scored:
             servings = [backends.resolve(g.inference_backend, model_file, g.device, g.openvino_precision,
                                          streams=g.openvino_streams)]
         else:
@@ -570,7 +617,7 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
         run = s.score_run or s.run
         s.outputs = predict_all(run, images[s.art.group], batch_size=16)
         costs[s.key]["predict_verify_images_s"] = round(time.perf_counter() - t1, 2)
-        if s.art.group != "digits":
+        if not s.art.scored:
             gc = group_configs.get(s.art.group, cfg)
             if s.art.group not in eval_sets:
                 eval_sets[s.art.group] = data.real_images(gc, None)
@@ -583,7 +630,7 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
     for s in served:
         art = s.art
         gc = group_configs.get(art.group, cfg)
-        if art.group == "digits":
+        if art.scored:
             if art.reference and art.reference in by_key:
                 ref = by_key[art.reference].outputs
                 a = verify(ref, s.outputs, gc, f"bench: {art.name} vs {art.reference}",
@@ -663,7 +710,7 @@ def record_picks(served: list, runs: dict) -> list[dict]:
     features = cpu.features()
     by_art: dict = {}
     for s in served:
-        if s.art.group != "digits" and not s.serving.get("peer"):
+        if not s.art.scored and not s.serving.get("peer"):
             by_art.setdefault(s.art.name, []).append(s)
     for name, rows in by_art.items():
         art = rows[0].art
@@ -680,22 +727,24 @@ def record_picks(served: list, runs: dict) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------- rows
-def accuracy_rows(cfg: Config, arts: list[Artifact], runs: dict) -> list[dict]:
-    rows, fp32 = [], None
+def accuracy_rows(cfg: Config, arts: list[Artifact], runs: dict, group_configs: Optional[dict] = None) -> list[dict]:
+    """One row per accuracy-group artifact, scored by ``eval`` on its group's val split; Δ against the group's
+    first (FP32) row."""
+    rows, fp32 = [], {}
     for art in arts:
-        if art.group != "digits":
+        if not art.scored:
             continue
-        row = {"artifact": art.name, "variant": art.variant, "precision": art.precision, "params": art.params,
+        row = {"group": art.group, "artifact": art.name, "variant": art.variant, "precision": art.precision, "params": art.params,
                "flops": art.flops, "latency_ms": latency_of(art.name, runs), "note": art.note, "path": art.path,
                "backend": None, "top1": None, "top5": None, "delta_pt": None, "images": None, "size_bytes": None,
                "size_ratio": None}
         if art.exists:
-            result = score(cfg, art)
-            fp32 = fp32 or result
+            result = score((group_configs or {}).get(art.group, cfg), art)
+            base = fp32.setdefault(art.group, result)
             row.update({"backend": result.backend, "top1": result.top1, "top5": result.top5,
-                        "delta_pt": round(100 * (result.top1 - fp32.top1), 2), "images": result.images,
+                        "delta_pt": round(100 * (result.top1 - base.top1), 2), "images": result.images,
                         "size_bytes": result.size_bytes,
-                        "size_ratio": round(result.size_bytes / fp32.size_bytes, 4)})
+                        "size_ratio": round(result.size_bytes / base.size_bytes, 4), "extra": art.extra})
         rows.append(row)
     return rows
 
@@ -714,7 +763,7 @@ def latency_rows(served: list, runs: dict, costs: dict, programs: dict, picks: l
     picked = {(p["artifact"], p["pick"]) for p in picks}
     for s in served:
         art = s.art
-        if art.group == "digits":
+        if art.scored:
             continue
         base_art = next(a for a in arts if a.group == art.group and a.variant == "fp32")
         base_key = served_key(base_art, "paddle-cpu-onednn")
@@ -745,6 +794,7 @@ def latency_rows(served: list, runs: dict, costs: dict, programs: dict, picks: l
                      "fastest": [bs for bs in lat if fastest.get((art.group, bs)) == s.key],
                      "picked": (art.name, s.serving["name"]) in picked,
                      "refused": art.extra.get("refused", []), "note": art.note, "path": art.path,
+                     "ptq_compared": art.extra.get("ptq_compared"),
                      "costs": costs.get(s.key),
                      "onednn_program": programs.get(art.name) if s.serving["name"] == "paddle-cpu-onednn_int8" else None,
                      "source": next((a.path for a in arts if a.name == art.reference), None)})
@@ -759,9 +809,17 @@ def run(cfg: Config) -> BenchResult:
         cfg.require(section)  # fail before training, not after
     data.check_dataset(cfg, "Train")
     data.check_dataset(cfg, "Eval")
+    search_configs = {}
+    if bench.search is not None:
+        from . import bench_search
+
+        bench_search.setting_config(cfg)  # a missing or bad unsaturated config fails now, not after training
     arts = digits_artifacts(cfg, bench)
+    if bench.search is not None:
+        hard_arts, search_configs[UNSATURATED] = bench_search.unsaturated_artifacts(cfg)
+        arts += hard_arts
     lat_arts, overhead, configs, timing_configs = latency_artifacts(cfg, bench)
-    return measure_and_report(cfg, arts + lat_arts, configs, overhead, t0, timing_configs)
+    return measure_and_report(cfg, arts + lat_arts, {**search_configs, **configs}, overhead, t0, timing_configs)
 
 
 def measure_and_report(cfg: Config, arts: list[Artifact], group_configs: dict, overhead: Optional[dict],
@@ -773,7 +831,7 @@ def measure_and_report(cfg: Config, arts: list[Artifact], group_configs: dict, o
     """
     bench = cfg.require("Bench")
     threads = bench.threads or os.cpu_count() or 1
-    groups = {"digits": cfg, **group_configs}
+    groups = {DIGITS: cfg, **group_configs}
     images = {group: verification_images(c) for group, c in groups.items()}
     timed_images = {group: verification_images(c) for group, c in {**groups, **(timing_configs or {})}.items()}
     served, costs, refused = open_served(cfg, arts, images, threads, group_configs, bench.image_size)
@@ -782,14 +840,14 @@ def measure_and_report(cfg: Config, arts: list[Artifact], group_configs: dict, o
     for s in served:
         s.run = s.score_run = None
     programs = {a.name: onednn_program(*artifacts.inference_files(a.path), images[a.group][:1], threads)
-                for a in arts if a.group != "digits" and a.variant in ("int8", "pruned_int8")}
+                for a in arts if not a.scored and a.variant in ("int8", "pruned_int8")}
     features = cpu.features()
     report = {
         "machine": {**bench_report.machine_info(threads), **features.as_dict()},
         "settings": {**to_dict(bench), "verify_int8_min_cosine": cfg.Global.verify_int8_min_cosine,
                      "verify_int8_min_top1_agreement": cfg.Global.verify_int8_min_top1_agreement,
                      "verify_images": cfg.Global.verify_images, "inference_backend": cfg.Global.inference_backend.value},
-        "accuracy": accuracy_rows(cfg, arts, runs),
+        "accuracy": accuracy_rows(cfg, arts, runs, group_configs),
         "latency": latency_rows(served, runs, costs, programs, picks),
         "serving_refused": refused,
         "picks": picks,
