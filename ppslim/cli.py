@@ -115,6 +115,8 @@ def summarize(result) -> str:
             parts.append(f"{key}={value:.4f}")
         elif isinstance(value, (int, str)):
             parts.append(f"{key}={value}")
+        elif isinstance(value, dict) and isinstance(value.get("summary"), str):  # e.g. PtqResult.search
+            parts.append(f"{key}={value['summary']}")
         elif isinstance(value, dict) and all(isinstance(v, (int, float)) for v in value.values()):
             parts.append(f"{key}=" + ",".join(f"{k}:{v:.4g}" for k, v in value.items()))
     return f"{type(result).__name__}: " + " ".join(parts)

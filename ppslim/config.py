@@ -68,12 +68,27 @@ class PruneMethod(StrEnum):
 
 
 class PtqAlgo(StrEnum):
+    """``Slim.ptq.algo``: PaddleSlim's calibration methods, or ``auto``: the strategy search of
+    :mod:`ppslim.compress.ptq_search` over ``Slim.ptq.search``'s candidates."""
     KL = "KL"
     HIST = "hist"
     AVG = "avg"
     ABS_MAX = "abs_max"
     MSE = "mse"
     EMD = "emd"
+    AUTO = "auto"
+
+
+class SearchScore(StrEnum):
+    """``Slim.ptq.search.score``: how a PTQ candidate is ranked on the held-out images."""
+    TOP1 = "top1"       # top-1 on labelled held-out DataLoader.Train images (ties: cosine vs FP32)
+    COSINE = "cosine"   # cosine of the logits vs FP32 on held-out calibration images (no labels needed)
+
+
+class TieBreak(StrEnum):
+    """``Slim.ptq.search.tie_break``: what decides between candidates with the same holdout top-1."""
+    NLL = "nll"         # lower cross-entropy of the true labels on the holdout
+    COSINE = "cosine"   # higher cosine of the logits vs FP32 on the holdout
 
 
 class InferenceBackend(StrEnum):
@@ -614,6 +629,77 @@ class PruneConfig:
         at_least_one(self, path, "finetune_epochs")
         positive(self, path, "finetune_lr")
 
+WEIGHT_QUANTIZE_TYPES = ("channel_wise_abs_max", "abs_max")
+ROUND_TYPES = ("round", "adaround")
+
+
+@dataclass(frozen=True)
+class PtqSearchConfig:
+    """``Slim.ptq.search``: what ``Slim.ptq.algo: auto`` tries (:mod:`ppslim.compress.ptq_search`).
+
+    Candidates run in a fixed order: every algorithm (``hist`` once per ``hist_percents`` value) with the
+    first value of each list below, then on the best so far each other value of ``weight_quantize_types``,
+    ``round_types`` and ``bias_correction`` (kept when it scores better), then the best with its ``k`` most
+    sensitive layers left in FP32 for each ``k`` in ``skip_layers``."""
+    algos: tuple[PtqAlgo, ...] = (PtqAlgo.HIST, PtqAlgo.AVG, PtqAlgo.MSE, PtqAlgo.ABS_MAX, PtqAlgo.EMD)
+    hist_percents: tuple[float, ...] = (0.99999, 0.9999, 0.999)
+    weight_quantize_types: tuple[str, ...] = WEIGHT_QUANTIZE_TYPES
+    # AdaRound and bias correction can be listed ([round, adaround], [false, true]); not by default: with
+    # paddle 2.6.2 / paddleslim 2.6.0 quant_post_static's AdaRound gave garbage outputs (cosine ~0 vs FP32,
+    # refused) with every algorithm tried, and with onnx_format it is where bias correction applies.
+    round_types: tuple[str, ...] = ("round",)
+    bias_correction: tuple[bool, ...] = (False,)
+    skip_layers: tuple[int, ...] = (1, 2, 4)
+    # Labelled DataLoader.Train images held out of calibration and scored (score: top1), or calibration
+    # images held out (score: cosine). The split keeps batch_size x batch_nums images for calibration when
+    # it has them, and the holdout at least a quarter of the split.
+    holdout_images: int = 256
+    # Held-out images the per-layer quantization error is measured on (for skip_layers).
+    sensitivity_images: int = 32
+    score: SearchScore = SearchScore.TOP1
+    # score top1 only (default nll): a model trained on the Train split often scores top-1 1.0 on every
+    # candidate there, so this decides. Measured on digits_hard, the holdout's cross-entropy ranked the
+    # candidates like their val top-1 and the cosine did not (README, PTQ search).
+    tie_break: Optional[TieBreak] = None
+    # Deterministic bound: candidates after this many are listed as "skipped: max_candidates".
+    max_candidates: Optional[int] = None
+    # Wall-clock safety bound: no candidate after the first starts after this many seconds ("skipped: budget").
+    budget_s: float = 1800.0
+
+    def validate(self, path: str) -> None:
+        if not self.algos:
+            raise ConfigError(f"{path}.algos", "expected at least one algorithm")
+        for i, algo in enumerate(self.algos):
+            if algo == PtqAlgo.AUTO:
+                raise ConfigError(f"{path}.algos.{i}", "'auto' is the search itself; list PaddleSlim algorithms "
+                                  f"{[a.value for a in PtqAlgo if a != PtqAlgo.AUTO]}")
+        if len(set(self.algos)) != len(self.algos):
+            raise ConfigError(f"{path}.algos", f"an algorithm is listed twice: {[a.value for a in self.algos]}")
+        if PtqAlgo.HIST in self.algos and not self.hist_percents:
+            raise ConfigError(f"{path}.hist_percents", "expected at least one value (algos lists hist)")
+        for i, value in enumerate(self.hist_percents):
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"{path}.hist_percents.{i}", f"expected a value in (0, 1], got {value}")
+        for key, valid in (("weight_quantize_types", WEIGHT_QUANTIZE_TYPES), ("round_types", ROUND_TYPES),
+                           ("bias_correction", (False, True))):
+            values = getattr(self, key)
+            if not values:
+                raise ConfigError(f"{path}.{key}", f"expected at least one of {list(valid)}")
+            for i, value in enumerate(values):
+                if value not in valid:
+                    raise ConfigError(f"{path}.{key}.{i}", f"{value!r} not in {list(valid)}"
+                                      + schema.did_you_mean(value, valid))
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{path}.{key}", f"a value is listed twice: {list(values)}")
+        for i, k in enumerate(self.skip_layers):
+            if k < 1:
+                raise ConfigError(f"{path}.skip_layers.{i}", f"expected a layer count >= 1, got {k}")
+        at_least_one(self, path, "holdout_images", "sensitivity_images", "max_candidates")
+        positive(self, path, "budget_s")
+        if self.tie_break is not None and self.score != SearchScore.TOP1:
+            raise ConfigError(f"{path}.tie_break", f"breaks ties of score top1; score {self.score.value} ranks by "
+                              "the cosine alone: remove tie_break or set score top1")
+
 
 @dataclass(frozen=True)
 class PtqConfig:
@@ -625,6 +711,9 @@ class PtqConfig:
     hist_percent: float = 0.99999
     weight_quantize_type: str = "channel_wise_abs_max"
     onnx_format: bool = True
+    # PaddleSlim's round_type (round | adaround) and bias_correction; unset: round, false.
+    round_type: Optional[str] = None
+    bias_correction: Optional[bool] = None
     quantizable_op_type: tuple[str, ...] = ("conv2d", "depthwise_conv2d", "mul", "matmul", "matmul_v2")
     # File names inside the model folder; default: its single *.pdmodel + *.pdiparams pair.
     model_filename: Optional[str] = None
@@ -638,14 +727,32 @@ class PtqConfig:
     # Infer.transforms (else DataLoader.Eval's, else DataLoader.Train's ops); default: DataLoader.Train.
     calib_dir: Optional[str] = None
     engine: PtqEngine = PtqEngine.PADDLESLIM  # nncf: ppslim.compress.nncf_ptq
+    # algo: auto only; default PtqSearchConfig() then.
+    search: Optional[PtqSearchConfig] = None
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "batch_size", "batch_nums", why=" (calibration needs images)")
+        if self.search is not None and self.algo != PtqAlgo.AUTO:
+            raise ConfigError(f"{path}.search", f"tunes the search of algo auto, but algo is {self.algo.value}: "
+                              f"set {path}.algo=auto or remove {path}.search")
+        if self.algo == PtqAlgo.AUTO:  # the search tries these itself: a fixed value would be quietly replaced
+            for key, where in (("hist_percent", "hist_percents"), ("weight_quantize_type", "weight_quantize_types"),
+                               ("round_type", "round_types"), ("bias_correction", "bias_correction")):
+                if getattr(self, key) != getattr(PtqConfig, key):
+                    raise ConfigError(f"{path}.{key}", f"algo auto tries {path}.search.{where}; set the values "
+                                      f"to try there, or a fixed algo to use {key} {getattr(self, key)!r}")
         if not 0.0 < self.hist_percent <= 1.0:
             raise ConfigError(f"{path}.hist_percent", f"expected a value in (0, 1], got {self.hist_percent}")
         valid_w = ["abs_max", "channel_wise_abs_max"]
         if self.weight_quantize_type not in valid_w:
             raise ConfigError(f"{path}.weight_quantize_type", f"{self.weight_quantize_type!r} not in {valid_w}")
+        if self.round_type is not None and self.round_type not in ROUND_TYPES:
+            raise ConfigError(f"{path}.round_type", f"{self.round_type!r} not in {list(ROUND_TYPES)}"
+                              + schema.did_you_mean(self.round_type, ROUND_TYPES))
+        if self.bias_correction and self.onnx_format and self.round_type != "adaround":
+            # quant_post_static hands bias_correction only to AdaRound and to the legacy format's freeze pass
+            raise ConfigError(f"{path}.bias_correction", "PaddleSlim applies bias correction with onnx_format true "
+                              "only inside AdaRound: also set round_type adaround, or onnx_format false")
         for key, suffix in (("model_filename", ".pdmodel"), ("params_filename", ".pdiparams")):
             value = getattr(self, key)
             if value is not None and (not value.endswith(suffix) or os.sep in value):
@@ -773,6 +880,11 @@ class BenchConfig:
         archs = [m.arch for m in self.latency_models]
         if self.overhead_arch is not None and self.overhead_arch not in archs:
             raise ConfigError(f"{path}.overhead_arch", f"{self.overhead_arch!r} not in latency_models {archs}")
+        for i, m in enumerate(self.latency_models):
+            if m.arch == self.overhead_arch and m.ptq_algos[0] == PtqAlgo.AUTO:
+                raise ConfigError(f"{path}.latency_models.{i}.ptq_algos", f"{m.arch} is overhead_arch: its first "
+                                  "algorithm is also run through quant_post_static directly, so it must be a fixed "
+                                  "one, not auto")
 
 
 @dataclass(frozen=True)

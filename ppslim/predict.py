@@ -104,6 +104,16 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
     return Agreement(round(float(cos.mean()), 6), round(float(agree), 6), len(ref))
 
 
+def shortfalls(result: Agreement, candidate: np.ndarray, min_cosine: float, min_agreement: float) -> list[str]:
+    """Why outputs fail the verification bars (empty: they pass)."""
+    failures = [f"cosine {result.cosine:.4f} < {min_cosine}"] if result.cosine < min_cosine else []
+    if result.top1_agreement < min_agreement:
+        failures.append(f"top-1 agreement {result.top1_agreement:.3f} < {min_agreement}")
+    if not np.all(np.isfinite(candidate)):
+        failures.append("non-finite outputs")
+    return failures
+
+
 def verify(reference: np.ndarray, candidate: np.ndarray, cfg: Config, what: str, min_cosine: float | None = None,
            min_agreement: float | None = None) -> Agreement:
     """Refuse an artifact whose outputs drift from its reference beyond the configured tolerance."""
@@ -111,11 +121,7 @@ def verify(reference: np.ndarray, candidate: np.ndarray, cfg: Config, what: str,
     result = compare(reference, candidate)
     min_cos = g.verify_min_cosine if min_cosine is None else min_cosine
     min_agree = g.verify_min_top1_agreement if min_agreement is None else min_agreement
-    failures = [f"cosine {result.cosine:.4f} < {min_cos}"] if result.cosine < min_cos else []
-    if result.top1_agreement < min_agree:
-        failures.append(f"top-1 agreement {result.top1_agreement:.3f} < {min_agree}")
-    if not np.all(np.isfinite(candidate)):
-        failures.append("non-finite outputs")
+    failures = shortfalls(result, candidate, min_cos, min_agree)
     if failures:
         raise ArtifactError(f"{what}: outputs disagree with the reference on {result.images} real images "
                             f"({', '.join(failures)}); artifact refused")

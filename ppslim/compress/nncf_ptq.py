@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 # PaddleSlim's knobs: NNCF has its own calibration (min-max ranges, per-channel symmetric weights, bias
 # correction), so a non-default value would be ignored; it is refused instead.
-PADDLESLIM_ONLY = ("algo", "hist_percent", "weight_quantize_type", "onnx_format", "quantizable_op_type",
-                   "skip_tensor_list")
+PADDLESLIM_ONLY = ("algo", "hist_percent", "weight_quantize_type", "onnx_format", "round_type", "bias_correction",
+                   "quantizable_op_type", "skip_tensor_list", "search")
 
 
 def check(cfg: Config, ptq: PtqConfig) -> None:

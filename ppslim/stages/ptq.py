@@ -12,25 +12,31 @@ the :class:`~ppslim.config.PtqConfig` defaults are used.
 With ``Slim.ptq.engine: nncf`` (:mod:`ppslim.compress.nncf_ptq`) the output is an OpenVINO INT8 IR
 (``inference.xml``/``.bin``) in ``Slim.ptq.output_dir``, default ``<model folder>/nncf_int8_model/``,
 verified the same way with the openvino predictor that serves it.
+With ``Slim.ptq.algo: auto`` (:mod:`ppslim.compress.ptq_search`) candidates' models are written to a
+temp folder and scored on images held out of ``DataLoader.Train``; the best one is saved and verified
+like a fixed algorithm's, the others are removed, and ``PtqResult.search`` holds the search table.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from .. import artifacts, data, provenance
-from ..config import Config, InferenceBackend, PtqConfig, PtqEngine
+from ..config import Config, InferenceBackend, PtqAlgo, PtqConfig, PtqEngine, PtqSearchConfig
 from ..data.transforms import build_transforms
 from ..errors import ConfigError, PpslimError
 from ..inference_model import model_outputs, save_verified
 from ..predict import QUANT_OPS, Agreement, read_program_ops
 from ..serve import backends
-from ..compress import nncf_ptq
+from ..compress import nncf_ptq, ptq_search
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,8 @@ class PtqResult:
     backend: str
     agreement: Agreement
     seconds: float
+    # Slim.ptq.algo: auto: what was tried and kept (algo above is the kept candidate's algorithm).
+    search: Optional[ptq_search.SearchRecord] = None
 
 
 def settings(cfg: Config) -> PtqConfig:
@@ -241,10 +249,51 @@ def quantize(ptq: PtqConfig, model_file: str, params_file: str, calib_set: Calib
                 save_model_filename=artifacts.MODEL_FILE, save_params_filename=artifacts.PARAMS_FILE,
                 batch_size=ptq.batch_size, batch_nums=calib["batches"], algo=ptq.algo.value,
                 hist_percent=ptq.hist_percent, weight_quantize_type=ptq.weight_quantize_type,
+                round_type=ptq.round_type or "round", bias_correction=bool(ptq.bias_correction),
                 onnx_format=ptq.onnx_format, quantizable_op_type=list(ptq.quantizable_op_type),
                 skip_tensor_list=list(ptq.skip_tensor_list) or None)
         except Exception as e:
             raise explain_failure(exe, model_file, params_file, loader, e) from e
+
+
+def fixed(cfg: Config, ptq: PtqConfig, model_file: str, params_file: str, calib_set: Calibration, out_dir: str,
+          reference: np.ndarray, images: np.ndarray, nncf: bool):
+    """One PTQ with the configured algorithm (or NNCF): (saved, algo, calib, None)."""
+    g, calib = cfg.Global, {}
+
+    def save(tmp_dir: str) -> None:
+        if nncf:
+            nncf_ptq.quantize(ptq, model_file, params_file, calib_set, tmp_dir, calib)
+        else:
+            quantize(ptq, model_file, params_file, calib_set, tmp_dir, calib)
+
+    files = {"model_filename": artifacts.OV_MODEL_FILE, "params_filename": artifacts.OV_WEIGHTS_FILE} if nncf else {}
+    saved = save_verified(cfg, out_dir, save, reference, f"PTQ ({'nncf' if nncf else ptq.algo.value})",
+                          images=images, min_cosine=g.verify_int8_min_cosine,
+                          min_agreement=g.verify_int8_min_top1_agreement, **files)
+    return saved, "nncf" if nncf else ptq.algo.value, calib, None
+
+
+def searched(cfg: Config, ptq: PtqConfig, model_file: str, params_file: str, holdout: ptq_search.Holdout,
+             out_dir: str, reference: np.ndarray, images: np.ndarray):
+    """``algo: auto``: search in a temp folder, then save and verify the best candidate like a fixed
+    algorithm's output (the next best if the verification images refuse it): (saved, algo, calib, record)."""
+    g = cfg.Global
+    with tempfile.TemporaryDirectory(prefix="ppslim-ptq-search-") as work:
+        outcome = ptq_search.search(cfg, ptq, model_file, params_file, holdout, work, quantize)
+
+        def save_candidate(folder: str, name: str):
+            def save(tmp_dir: str) -> None:
+                for name in (artifacts.MODEL_FILE, artifacts.PARAMS_FILE):
+                    shutil.copy2(os.path.join(folder, name), os.path.join(tmp_dir, name))
+            return save_verified(cfg, out_dir, save, reference, f"PTQ (auto: {name})",
+                                 images=images, min_cosine=g.verify_int8_min_cosine,
+                                 min_agreement=g.verify_int8_min_top1_agreement)
+
+        saved, row, candidate, calib, note = ptq_search.keep_best(outcome, save_candidate)
+    record = ptq_search.record(outcome, row, (ptq.search or PtqSearchConfig()).score, note)
+    log.info("PTQ search kept %s", record.summary)
+    return saved, candidate.algo.value, calib, record
 
 
 def run(cfg: Config) -> PtqResult:
@@ -257,6 +306,9 @@ def run(cfg: Config) -> PtqResult:
     read_program_ops(model_file)  # "not a Paddle model" fails here, before any data work
     calib_set = calibration(cfg, ptq)
     check_sample_shape(calib_set, *feed_signature(model_file))
+    # algo auto: the scoring images are split off the calibration set now (a bad split fails before any work)
+    holdout = ptq_search.holdout_split(cfg, ptq, ptq.search or PtqSearchConfig(), calib_set) \
+        if ptq.algo == PtqAlgo.AUTO else None
     out_dir = ptq.output_dir or (artifacts.nncf_dir(src) if nncf else artifacts.ptq_dir(src))
     if os.path.abspath(out_dir) == os.path.abspath(src):
         raise ConfigError("Slim.ptq.output_dir", f"{out_dir!r} is the FP32 model's own folder; choose another")
@@ -265,24 +317,17 @@ def run(cfg: Config) -> PtqResult:
     images = verification_images(cfg, calib_set)
     reference = model_outputs(cfg, model_file, params_file, images, InferenceBackend.ONEDNN)
     t0 = time.perf_counter()
-    calib = {}
-
-    def save(tmp_dir: str) -> None:
-        if nncf:
-            nncf_ptq.quantize(ptq, model_file, params_file, calib_set, tmp_dir, calib)
-        else:
-            quantize(ptq, model_file, params_file, calib_set, tmp_dir, calib)
-
-    files = {"model_filename": artifacts.OV_MODEL_FILE, "params_filename": artifacts.OV_WEIGHTS_FILE} if nncf else {}
-    saved = save_verified(cfg, out_dir, save, reference, f"PTQ ({'nncf' if nncf else ptq.algo.value})",
-                          images=images, min_cosine=g.verify_int8_min_cosine,
-                          min_agreement=g.verify_int8_min_top1_agreement, **files)
+    if ptq.algo == PtqAlgo.AUTO:
+        saved, algo, calib, search = searched(cfg, ptq, model_file, params_file, holdout, out_dir, reference,
+                                              images)
+    else:
+        saved, algo, calib, search = fixed(cfg, ptq, model_file, params_file, calib_set, out_dir, reference,
+                                           images, nncf)
     quant_ops = (backends.openvino_ops(saved.model_file).count("FakeQuantize") if nncf else
                  sum(op in QUANT_OPS for op in read_program_ops(saved.model_file)))
     fp32_bytes = os.path.getsize(params_file)
-    result = PtqResult(src, saved.model_dir, "nncf" if nncf else ptq.algo.value, ptq.onnx_format and not nncf,
-                       calib["batches"], calib["images"],
+    result = PtqResult(src, saved.model_dir, algo, ptq.onnx_format and not nncf, calib["batches"], calib["images"],
                        fp32_bytes, saved.params_bytes, round(saved.params_bytes / fp32_bytes, 4), quant_ops,
-                       saved.backend, saved.agreement, round(time.perf_counter() - t0, 2))
+                       saved.backend, saved.agreement, round(time.perf_counter() - t0, 2), search)
     record.write_result(out_dir, result, out_dir)
     return result
