@@ -215,8 +215,8 @@ def _search_row(model: str, fixed: dict, auto_top1: Optional[float], search: Opt
     best = max(scored, key=lambda a: scored[a]) if scored else None
     return {"model": model, "fp32_top1": fp32_top1, "fixed": fixed, "best_fixed_algo": best,
             "best_fixed_top1": scored.get(best), "auto_top1": auto_top1,
-            "auto_pick": (search or {}).get("best"), "candidates": (search or {}).get("count"),
-            "seconds": (search or {}).get("seconds"), "table": (search or {}).get("candidates"),
+            "auto_pick": (search or {}).get("pick"), "candidates": (search or {}).get("tried"),
+            "seconds": (search or {}).get("wall_s"), "table": (search or {}).get("candidates"),
             "delta_pt": None if auto_top1 is None or best is None else round(100 * (auto_top1 - scored[best]), 2)}
 
 
@@ -571,11 +571,14 @@ def _accuracy_table(rows: list[dict], batches) -> str:
 
 
 def _candidate_table(candidates: list[dict]) -> str:
-    """A search's own record, one row per candidate (whatever settings it names)."""
-    keys = [k for k in dict.fromkeys(k for c in candidates for k in c) if k not in ("name",)]
-    return reporting.markdown_table([{**c, **{k: reporting.fmt(c.get(k)) if not isinstance(c.get(k), str)
-                                              else c.get(k) for k in keys}} for c in candidates],
-                                    [("name", "candidate")] + [(k, k) for k in keys])
+    """A search's own record (``ppslim.compress.ptq_search.CandidateResult`` rows), one row per candidate."""
+    return _table(candidates, [
+        ("#", lambda c: c["index"]), ("candidate", lambda c: c["name"]), ("stage", lambda c: c["stage"]),
+        ("holdout top-1", lambda c: _num(c.get("holdout_top1"), "{:.4f}")),
+        ("holdout cross-entropy", lambda c: _num(c.get("holdout_nll"), "{:.4f}")),
+        ("cosine vs FP32", lambda c: _num(c.get("cosine"), "{:.4f}")),
+        ("calibration images", lambda c: reporting.fmt(c.get("calib_images"))),
+        ("s", lambda c: f"{c.get('seconds', 0):.1f}"), ("status", lambda c: c["status"])])
 
 
 # ------------------------------------------------------------------------------- plot

@@ -5,8 +5,10 @@ One fixed recipe per method (PaddleClas's tutorial: hist on 10 batches) fails on
 instead. This module does the same, bounded and deterministic:
 
 1. **Holdout.** :func:`holdout_split` takes up to ``Slim.ptq.search.holdout_images`` labelled images of
-   ``DataLoader.Train`` (a seeded, sorted sample; ``score: cosine`` samples the calibration set instead)
-   and removes them from the calibration images. ``DataLoader.Eval`` is never read by the search.
+   ``DataLoader.Train`` (a seeded sample; ``score: cosine`` samples the calibration set instead), first
+   among the images calibration does not reach (it reads the first ``batch_size x batch_nums``), and removes
+   them from the calibration images: with enough spare images the candidates calibrate on exactly what a
+   fixed-algorithm run calibrates on. ``DataLoader.Eval`` is never read by the search.
 2. **Candidates** (:func:`plan_algos`, :func:`refinements`, :func:`skip_candidates`), in a fixed order:
    every algorithm of ``search.algos`` (``hist`` once per ``hist_percents``); on the best so far each
    other value of ``weight_quantize_types``, ``round_types`` and ``bias_correction``, kept when it
@@ -169,12 +171,18 @@ def holdout_split(cfg: Config, ptq: PtqConfig, search: PtqSearchConfig, calib_se
     else:
         pool = [(path, -1) for path in calib_set.files]
         transform, source = calib_set.transform, calib_set.key
-    size = holdout_size(len(pool), search.holdout_images, ptq.batch_size * ptq.batch_nums)
+    needed = ptq.batch_size * ptq.batch_nums
+    size = holdout_size(len(pool), search.holdout_images, needed)
     if size < 1:
         raise ConfigError("Slim.ptq.search.holdout_images", f"{source} has {len(pool)} image(s): the search needs "
                           "at least 2 (one to calibrate on, one held out)")
+    # Images calibration does not reach (it reads the first batch_size x batch_nums) are held out first, so the
+    # candidates calibrate on exactly the images a fixed-algorithm run would.
+    used = {os.path.realpath(f) for f in calib_set.files[:needed]}
     rng = np.random.default_rng(cfg.Global.seed)
-    picked = sorted(rng.permutation(len(pool))[:size].tolist())
+    order = rng.permutation(len(pool)).tolist()
+    order.sort(key=lambda i: os.path.realpath(pool[i][0]) in used)  # stable: spare images first, each shuffled
+    picked = sorted(order[:size])
     held = [pool[i] for i in picked]
     held_paths = {os.path.realpath(path) for path, _ in held}
     calib_files = tuple(f for f in calib_set.files if os.path.realpath(f) not in held_paths)
@@ -307,6 +315,7 @@ class SearchRecord:
     wall_s: float
     summary: str
     note: str = ""
+    fp32_holdout_top1: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -317,6 +326,20 @@ class Outcome:
     sensitivity: tuple[LayerError, ...]
     backend: str
     wall_s: float
+    fp32_holdout_top1: Optional[float] = None  # the FP32 model on the held-out images (score top1)
+
+
+# The FP32 model at or above this top-1 on the held-out images most likely trained on them: every candidate then
+# ties at the top and the tie-breaker alone ranks them; the record says so.
+MEMORIZED_TOP1 = 0.999
+
+
+def memorized_note(fp32_top1: Optional[float], images: int) -> str:
+    if fp32_top1 is None or fp32_top1 < MEMORIZED_TOP1:
+        return ""
+    return (f"the FP32 model scores {100 * fp32_top1:.1f}% top-1 on the {images} held-out Train images (it trained "
+            "on them), so top-1 there cannot separate the candidates and the tie-breaker ranks them; labelled "
+            "images the model did not train on separate them better")
 
 
 def _rank_key(row: CandidateResult, score: SearchScore, tie_break: Optional[TieBreak] = None) -> tuple:
@@ -491,8 +514,12 @@ def search(cfg: Config, ptq: PtqConfig, model_file: str, params_file: str, holdo
     ranked = sorted((r for r in run.rows if r.status == "ok"), key=run.key)
     log.info("PTQ search table (%s on %d held-out images of %s, %s):\n%s", settings.score.value,
              len(holdout.images), holdout.source, run.backend or "no backend", table(run.rows))
+    fp32_top1 = (round(float((reference.argmax(1) == holdout.labels).mean()), 6)
+                 if holdout.labels is not None else None)
+    if memorized_note(fp32_top1, len(holdout.images)):
+        log.warning("PTQ search: %s", memorized_note(fp32_top1, len(holdout.images)))
     return Outcome(tuple((r, *run.kept[r.index]) for r in ranked), tuple(run.rows), holdout, tuple(sensitivity),
-                   run.backend, round(time.perf_counter() - run.t0, 2))
+                   run.backend, round(time.perf_counter() - run.t0, 2), fp32_top1)
 
 
 def keep_best(outcome: Outcome, save: Callable[[str, str], object]) -> tuple[object, CandidateResult, Candidate, dict, str]:
@@ -521,6 +548,8 @@ def record(outcome: Outcome, row: CandidateResult, score: SearchScore, note: str
         else f"cosine {row.cosine:.4f}"
     summary = (f"{row.name} ({value} on {len(outcome.holdout.images)} held-out images; "
                f"{tried} tried, {refused} refused, {outcome.wall_s:.1f} s)")
+    note = "; ".join(n for n in (note, memorized_note(outcome.fp32_holdout_top1, len(outcome.holdout.images))) if n)
     return SearchRecord(row.name, row.index, score.value, len(outcome.holdout.images), outcome.holdout.source,
                         len(outcome.holdout.calib.files), outcome.backend, outcome.rows, tried, refused,
-                        outcome.sensitivity[:SENSITIVITY_SHOWN], outcome.wall_s, summary, note)
+                        outcome.sensitivity[:SENSITIVITY_SHOWN], outcome.wall_s, summary, note,
+                        outcome.fp32_holdout_top1)

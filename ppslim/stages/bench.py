@@ -127,11 +127,10 @@ def digits_artifacts(cfg: Config, bench: BenchConfig) -> list[Artifact]:
     if bench.search is not None:
         src = copy_model(fp32.model_dir, suffixed(g.save_inference_dir, "ptq_auto"))
         result, error = ptq_or_refusal(derive(cfg, f"Global.inference_model_dir={src}", "Slim.ptq.algo=auto"))
-        search = getattr(result, "search", None) if result else None
+        search = search_record(result)
         out.append(Artifact("PTQ INT8 auto (search)", DIGITS, "ptq_auto", result.model_dir if result else "", "INT8",
                             **base, reference=fp32_name if result else None,
-                            note=(f"searched {search['count']} candidates in {search['seconds']:.0f} s, picked "
-                                  f"{search['best']}" if search else "") if result else
+                            note=search_note(search) if result else
                             "refused by verification: " + str(error).split(": ", 1)[-1],
                             extra={"search": search} if search else {}))
     src = copy_model(fp32.model_dir, suffixed(g.save_inference_dir, "ptq_nncf"))
@@ -377,8 +376,19 @@ def searched_ptq(cfg: Config, src: str, algos) -> tuple:
             continue
         top1 = eval_stage.run(derive(cfg, f"Global.inference_model_dir={result.model_dir}")).top1
         compared.append({"algo": name, "top1": top1, "refused": None, "seconds": result.seconds,
-                         **({"search": result.search} if algo == "auto" else {})})
+                         **({"search": search_record(result)} if algo == "auto" else {})})
     return result, [r for r in refused if r["algo"] != "auto"], compared
+
+
+def search_record(result) -> Optional[dict]:
+    """A PTQ result's search record (``Slim.ptq.algo: auto``) as plain data, or None."""
+    record = getattr(result, "search", None) if result is not None else None
+    return artifacts.to_jsonable(record) if record is not None else None
+
+
+def search_note(search: Optional[dict]) -> str:
+    return (f"auto: {search['tried']} candidates tried in {search['wall_s']:.0f} s, picked {search['pick']}"
+            if search else "")
 
 
 def ptq_or_refusal(cfg: Config):
@@ -463,8 +473,7 @@ def build_latency_model(cfg: Config, bench: BenchConfig, lm: LatencyModelConfig,
                             note=f"{int8.calib_images} calibration images",
                             extra={**extra, "ptq_algo": int8.algo, "refused": refused,
                                    "ptq_attempts": [a.value for a in lm.ptq_algos],
-                                   **({"ptq_compared": compared, "search": getattr(int8, "search", None)}
-                                      if compared is not None else {})}))
+                                   **({"ptq_compared": compared} if compared is not None else {})}))
     nncf_cfg = derive(ecfg, f"Global.inference_model_dir={fp32.model_dir}", "Slim.ptq.engine=nncf")
     result, error = ptq_or_refusal(nncf_cfg)
     if error is None:

@@ -21,7 +21,8 @@ import os
 from .. import config as config_mod
 from ..config import Config
 from . import export, prune, qat, train
-from .bench import UNSATURATED, Artifact, cached_stage, copy_model, ptq_or_refusal, recipe_digest
+from .bench import (UNSATURATED, Artifact, cached_stage, copy_model, ptq_or_refusal, recipe_digest,
+                    search_note, search_record)
 from .pipeline import derive, stage_config, suffixed
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,8 @@ def unsaturated_artifacts(cfg: Config) -> tuple[list[Artifact], Config]:
         if error is not None:
             log.warning("%s refused: %s", name, error)
             return Artifact(name, UNSATURATED, variant, "", "INT8", **base, note=_refusal(error))
-        search = getattr(result, "search", None)
-        note = f"{result.calib_images} calibration images"
-        if search:
-            note += f"; searched {search['count']} candidates in {search['seconds']:.0f} s, picked {search['best']}"
+        search = search_record(result)
+        note = f"{result.calib_images} calibration images" + (f"; {search_note(search)}" if search else "")
         return Artifact(name, UNSATURATED, variant, result.model_dir, "INT8", **base, reference=fp32_name, note=note,
                         extra={"ptq_algo": result.algo, **({"search": search} if search else {})})
 

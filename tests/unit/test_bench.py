@@ -273,7 +273,7 @@ def test_search_targets_from_plain_rows():
     mobilenet_v3_large within 1 pt, distillation over plain QAT, sensitivity over uniform at equal FLOPs."""
     from ppslim.bench import report as bench_report
 
-    search = {"best": "hist/0.9999", "count": 7, "seconds": 42.0, "candidates": [{"name": "hist", "top1": 0.9}]}
+    search = {"pick": "hist(0.9999)", "tried": 7, "wall_s": 42.0, "candidates": [{"index": 0, "name": "hist(0.9999)", "stage": "algo", "status": "ok", "holdout_top1": 1.0, "seconds": 3.0}]}
     acc = [_acc("digits_hard", "fp32", "MobileNetV3_small_x0_35 FP32", 0.9481),
            _acc("digits_hard", "ptq_hist", "PTQ INT8 hist", 0.9407), _acc("digits_hard", "ptq_kl", "PTQ INT8 KL", None),
            _acc("digits_hard", "ptq_avg", "PTQ INT8 avg", 0.9458),
@@ -290,7 +290,7 @@ def test_search_targets_from_plain_rows():
     rows = {r["model"]: r for r in bench_report.ptq_search_rows({"accuracy": acc, "latency": lat})}
     hard = rows["digits_hard"]
     assert hard["fixed"] == {"hist": 0.9407, "KL": None, "avg": 0.9458} and hard["best_fixed_algo"] == "avg"
-    assert hard["delta_pt"] == 0.08 and hard["candidates"] == 7 and hard["auto_pick"] == "hist/0.9999"
+    assert hard["delta_pt"] == 0.08 and hard["candidates"] == 7 and hard["auto_pick"] == "hist(0.9999)"
     t = {x["target"]: x for x in bench_report.search_targets({"accuracy": acc, "latency": lat})}
     assert t["digits_hard auto PTQ top-1 vs the best fixed algorithm (pt)"]["met"] is True
     mbv3 = t["mobilenet_v3_large auto PTQ top-1 vs the best fixed algorithm (pt)"]

@@ -190,6 +190,18 @@ def test_holdout_split_is_seeded_disjoint_and_never_reads_eval(make_config, digi
     other = ptq_search.holdout_split(make_config("Global.seed=7"), cfg.Slim.ptq, PtqSearchConfig(holdout_images=50),
                                      calib)
     assert other.calib.files != a.calib.files  # the seed picks the images
+    # the images calibration reads (the first batch_size x batch_nums) are not held out while others remain:
+    # the candidates calibrate on exactly what a fixed-algorithm run calibrates on
+    needed = cfg.Slim.ptq.batch_size * cfg.Slim.ptq.batch_nums
+    assert len(calib.files) - needed >= 50
+    assert a.calib.files[:needed] == calib.files[:needed] and other.calib.files[:needed] == calib.files[:needed]
+
+
+def test_a_memorized_holdout_is_named_in_the_record():
+    assert ptq_search.memorized_note(0.98, 129) == ""
+    assert ptq_search.memorized_note(None, 129) == ""
+    note = ptq_search.memorized_note(1.0, 129)
+    assert "scores 100.0% top-1 on the 129 held-out Train images" in note and "tie-breaker" in note
 
 
 def test_cosine_score_holds_out_calibration_images_without_labels(make_config, digits_dir):
