@@ -127,6 +127,10 @@ def _plan(path: str, cfg, stage: Optional[str], build: bool) -> ConfigCheck:
         stage, reason = planned_stage(cfg)
     else:
         reason = ""
+    if stage == "qat" and cfg.Slim.quant is not None and cfg.Slim.quant.distill is not None:
+        from .compress.distill import teacher_source
+
+        teacher_source(cfg)  # FP32 weights to teach from, as `ppslim qat` checks before training
     arch_name, params, flops = "", None, None
     if cfg.Arch is not None:
         arch_name = cfg.Arch.name

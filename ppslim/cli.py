@@ -117,8 +117,9 @@ def summarize(result) -> str:
             parts.append(f"{key}={value}")
         elif isinstance(value, dict) and isinstance(value.get("summary"), str):  # e.g. PtqResult.search
             parts.append(f"{key}={value['summary']}")
-        elif isinstance(value, dict) and all(isinstance(v, (int, float)) for v in value.values()):
-            parts.append(f"{key}=" + ",".join(f"{k}:{v:.4g}" for k, v in value.items()))
+        elif isinstance(value, dict) and all(isinstance(v, (int, float, str)) for v in value.values()):
+            parts.append(f"{key}=" + ",".join(f"{k}:{v}" if isinstance(v, str) else f"{k}:{v:.4g}"
+                                              for k, v in value.items()))
     return f"{type(result).__name__}: " + " ".join(parts)
 
 

@@ -583,6 +583,26 @@ class InferConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """``Slim.quant.distill``: QAT learns from a frozen FP32 teacher too. The training loss is
+    ``Loss.Train + weight * T^2 * KL(softmax(teacher / T) || softmax(student / T))`` on the logits
+    (PaddleClas's ``DistillationKLDivLoss``). The teacher is the FP32 checkpoint QAT starts from
+    (``Global.pretrained_model``, a pruned one included; else ``Arch.pretrained``) unless ``teacher``
+    names another checkpoint of the same ``Arch``; a ``DistillationModel``'s teacher is its other member."""
+    weight: float = 1.0
+    temperature: float = 4.0
+    teacher: Optional[str] = None
+
+    def validate(self, path: str) -> None:
+        for key in ("weight", "temperature"):
+            if getattr(self, key) <= 0:
+                off = "; remove Slim.quant.distill to train without distillation" if key == "weight" else ""
+                raise ConfigError(f"{path}.{key}", f"expected a number > 0, got {getattr(self, key)}{off}")
+        if self.teacher is not None and not self.teacher.strip():
+            raise ConfigError(f"{path}.teacher", "expected a checkpoint prefix like output/X/best_model, got ''")
+
+
+@dataclass(frozen=True)
 class QuantConfig:
     name: QuantMethod = QuantMethod.QAT
     weight_quantize_type: str = "channel_wise_abs_max"
@@ -593,6 +613,8 @@ class QuantConfig:
     onnx_format: bool = True
     # Derive QAT LR (1/10 of train LR), epochs (1/3 of train epochs) and warmup from the FP32 recipe.
     derive_from_train: bool = False
+    # Knowledge distillation from the FP32 model during QAT (None: off).
+    distill: Optional[DistillConfig] = None
 
     def validate(self, path: str) -> None:
         for key in ("weight_bits", "activation_bits"):
@@ -914,12 +936,25 @@ class Config:
         self._check_fp16_input()
         if self.Arch is None:
             return
+        self._check_quant_distill()
         members = [("Arch", self.Arch)] + [(f"Arch.models.{i}.{m.key}", m.arch) for i, m in enumerate(self.Arch.models)]
         for where, arch in members:
             if arch.use_sync_bn and self.Global.device != Device.GPU:
                 # PaddleClas logs a warning and trains with plain BatchNorm; ppslim does not change the recipe quietly.
                 raise ConfigError(f"{where}.use_sync_bn", f"SyncBatchNorm needs Global.device: gpu (it is "
                                   f"{self.Global.device.value}); set {where}.use_sync_bn=false to train with BatchNorm")
+
+    def _check_quant_distill(self) -> None:
+        """``Slim.quant.distill`` on a ``DistillationModel``: the teacher is its other member, not a checkpoint."""
+        distill = self.Slim.quant.distill if self.Slim.quant is not None else None
+        if distill is None or self.Arch.name != "DistillationModel" or self.Arch.import_path:
+            return
+        from .distill import teacher_key
+
+        key = teacher_key(self.Arch)
+        if distill.teacher is not None:
+            raise ConfigError("Slim.quant.distill.teacher", f"a DistillationModel teaches from its member {key!r}, "
+                              "whose weights come from Global.pretrained_model or Arch.pretrained_list; remove teacher")
 
     def _check_fp16_input(self) -> None:
         """``NormalizeImage.output_fp16`` feeds float16 images: only a pure-fp16 (AMP O2) network takes them."""

@@ -12,7 +12,9 @@ for members that set none.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
+import paddle
 import paddle.nn as nn
 
 from .config import ArchConfig
@@ -49,6 +51,32 @@ def check_distillation(arch: ArchConfig, path: str) -> None:
         raise ConfigError(f"{path}.use_sync_bn", "set use_sync_bn on a member of Arch.models")
 
 
+def deployed_key(arch: ArchConfig) -> Optional[str]:
+    """``infer_model_name``; when unset, ``Student`` (what PaddleClas's evaluation reads), else ``None``."""
+    return arch.infer_model_name or ("Student" if any(m.key == "Student" for m in arch.models) else None)
+
+
+def teacher_key(arch: ArchConfig, path: str = "Slim.quant.distill") -> str:
+    """The member ``Slim.quant.distill`` teaches the deployed member from: the only other one."""
+    student = deployed_key(arch)
+    if student is None:
+        raise ConfigError("Arch.infer_model_name", f"name the member to quantize and export, one of "
+                          f"{[m.key for m in arch.models]}")
+    others = [m.key for m in arch.models if m.key != student]
+    if len(others) != 1:
+        raise ConfigError(path, f"needs exactly one teacher besides {student!r} in Arch.models, found {others}; "
+                          "remove Slim.quant.distill to train with Loss.Train alone")
+    return others[0]
+
+
+def hold_eval(layer) -> None:
+    """Eval mode for ``layer`` and its sublayers without touching the tracer's global mode (as
+    ``Layer.eval()`` does): BatchNorm uses, and keeps, its trained statistics."""
+    layer.training = False
+    for sub in layer.sublayers():
+        sub.training = False
+
+
 class DistillationModel(nn.Layer):
     """Members by key, called in order; ``forward`` returns ``{key: output}``."""
 
@@ -58,6 +86,8 @@ class DistillationModel(nn.Layer):
         super().__init__()
         self.model_name_list = [m.key for m in arch.models]
         self.infer_model_name = arch.infer_model_name
+        self.deployed_key = deployed_key(arch)
+        self.fixed_members: list[str] = []  # see hold_fixed
         freeze = arch.freeze_params_list or [False] * len(arch.models)
         for i, member in enumerate(arch.models):
             sub = member.arch
@@ -80,12 +110,29 @@ class DistillationModel(nn.Layer):
     def member(self, key: str):
         return self._sub_layers[key]
 
+    def hold_fixed(self, key: str) -> None:
+        """Make member ``key`` a fixed FP32 teacher (QAT): its parameters stop training, and it runs in
+        eval mode under ``no_grad`` whatever mode the container (or a ``DataParallel`` around it) is
+        set to, so its BatchNorm statistics stay those it was trained with."""
+        for param in self.member(key).parameters():
+            param.trainable = False
+        if key not in self.fixed_members:
+            self.fixed_members.append(key)
+
     def forward(self, x):
-        return {key: self.member(key)(x) for key in self.model_name_list}
+        out = {}
+        for key in self.model_name_list:
+            if key in self.fixed_members:
+                hold_eval(self.member(key))
+                with paddle.no_grad():
+                    out[key] = self.member(key)(x)
+            else:
+                out[key] = self.member(key)(x)
+        return out
 
     def inference_key(self) -> str:
         """``infer_model_name``; when unset, ``Student`` (what PaddleClas's evaluation reads)."""
-        key = self.infer_model_name or ("Student" if "Student" in self.model_name_list else None)
+        key = self.deployed_key
         if key is None:
             raise ConfigError("Arch.infer_model_name", f"name the member to evaluate and export, one of "
                               f"{self.model_name_list}")

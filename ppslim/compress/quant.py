@@ -18,8 +18,9 @@ QAT_STATE_SUFFIXES = ("._scale", "._accum", "._state")
 
 
 def quant_settings(quant: QuantConfig) -> dict:
-    """The plain-data record of a QAT config, stored in checkpoints so they can be rebuilt."""
-    return {k: v for k, v in to_dict(quant).items() if k != "derive_from_train"}
+    """The plain-data record of a QAT config, stored in checkpoints so they can be rebuilt (how it was
+    trained, the schedule and distillation, does not shape the network)."""
+    return {k: v for k, v in to_dict(quant).items() if k not in ("derive_from_train", "distill")}
 
 
 def paddleslim_config(settings: dict) -> dict:

@@ -4,12 +4,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, replace
+from typing import Optional
 
 from .. import artifacts, data, models, provenance
 from ..train import engine
 from ..config import Config, LrConfig
 from ..inference_model import input_spec, save_verified, verification_images
 from ..predict import Agreement, dygraph_predictor, predict_all, read_program_ops, QUANT_OPS
+from ..compress import distill as kd
 from ..compress.quant import quant_settings, save_quantized, sync_qat_state, wrap_for_qat
 from ..errors import PpslimError
 from ..restore import load_trained_model
@@ -31,6 +33,7 @@ class QatResult:
     backend: str
     agreement: Agreement
     seconds: float
+    distill: Optional[kd.DistillSummary] = None  # Slim.quant.distill: weight, temperature, the teacher
 
 
 def derived_schedule(cfg: Config) -> tuple[int, LrConfig]:
@@ -49,9 +52,39 @@ def _has_pretrained(arch) -> bool:
                 or any(m.arch.pretrained for m in arch.models))
 
 
+def distillation(cfg: Config, model, source: Optional[kd.TeacherSource]) -> Optional[kd.LogitDistillation]:
+    """The QAT-time teachers of ``model``: a ``DistillationModel``'s frozen members (``freeze_params_list``,
+    and the ``Slim.quant.distill`` teacher) are held fixed (eval mode, no gradients), so the config's
+    Distillation* losses read stable FP32 outputs. Returns the ``Slim.quant.distill`` term, or ``None``."""
+    from ..distill import DistillationModel
+
+    distill = cfg.Slim.quant.distill
+    if isinstance(model, DistillationModel):
+        arch = cfg.Arch
+        fixed = [key for key, frozen in zip(model.model_name_list, arch.freeze_params_list or ()) if frozen]
+        if source is not None and source.member not in fixed:
+            fixed.append(source.member)
+            log.info("Slim.quant.distill: Arch.models %s is the teacher, held fixed during QAT although "
+                     "Arch.freeze_params_list trains it", source.member)
+        for key in fixed:
+            if key != model.inference_key():
+                model.hold_fixed(key)
+        if fixed:
+            log.info("QAT holds %s fixed: FP32, eval mode, no gradients", fixed)
+    if source is None:
+        return None
+    term = kd.LogitDistillation(distill, kd.build_teacher(cfg, source),
+                                pair=(model.inference_key(), source.member) if source.member else
+                                (kd.STUDENT, kd.TEACHER))
+    log.info("QAT distills from %s (%s): Loss.Train + %g * T^2 * KL(teacher || student) at T=%g", source.weights,
+             source.key, distill.weight, distill.temperature)
+    return term
+
+
 def run(cfg: Config) -> QatResult:
     g = cfg.Global
     arch, quant = cfg.require("Arch"), cfg.require("Slim.quant")
+    teacher_source = kd.teacher_source(cfg) if quant.distill is not None else None
     data.check_dataset(cfg, "Train")
     images = verification_images(cfg)
     runtime = engine.setup_runtime(cfg)
@@ -77,14 +110,17 @@ def run(cfg: Config) -> QatResult:
     # (Arch.infer_model_name) is quantized and exported.
     deployed = models.inference_network(model)
     quanter = wrap_for_qat(deployed, settings)
+    term = distillation(cfg, model, teacher_source)
+    summary = kd.summary(quant.distill, teacher_source) if term is not None else None
     epochs, lr = derived_schedule(cfg) if quant.derive_from_train else (g.epochs, cfg.Optimizer.lr)
     fitted = engine.fit(model, cfg, runtime, run_dir, epochs=epochs, lr=lr, resume=g.checkpoints,
-                        before_save=sync_qat_state,
+                        before_save=sync_qat_state, extra_loss=term,
                         extra_state={"quant": settings, "prune_plan": states.get("prune_plan")})
     models.load_weights(model, fitted.best_model, "best_model")
     if not runtime.is_main:
         return QatResult(run_dir, "", settings["name"], quanter.wrapped_layers, fitted.epochs_run,
-                         lr.learning_rate, fitted.best_top1, 0, 0, "", Agreement(0.0, 0.0, 0), fitted.seconds)
+                         lr.learning_rate, fitted.best_top1, 0, 0, "", Agreement(0.0, 0.0, 0), fitted.seconds,
+                         summary)
     reference = predict_all(dygraph_predictor(deployed), images)
     saved = save_verified(cfg, g.save_inference_dir,
                           lambda tmp: save_quantized(quanter, deployed, os.path.join(tmp, "inference"),
@@ -94,7 +130,7 @@ def run(cfg: Config) -> QatResult:
     quant_ops = sum(op in QUANT_OPS for op in read_program_ops(saved.model_file))
     result = QatResult(run_dir, saved.model_dir, settings["name"], quanter.wrapped_layers, fitted.epochs_run,
                        lr.learning_rate, fitted.best_top1, saved.params_bytes, quant_ops, saved.backend,
-                       saved.agreement, fitted.seconds)
+                       saved.agreement, fitted.seconds, summary)
     record.write_result(saved.model_dir, result, saved.model_dir)
     record.write_result(run_dir, result, fitted.best_model)
     return result

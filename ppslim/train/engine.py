@@ -12,7 +12,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 
@@ -242,6 +242,13 @@ class FitResult:
 Hook = Callable[[object], None]
 
 
+class ExtraLoss(Protocol):
+    """A term added to ``Loss.Train`` that needs the batch's images (QAT's distillation from a teacher)."""
+    name: str
+
+    def __call__(self, images, outputs): ...
+
+
 class StepWatchdog:
     """End a rank stuck in a collective (a dead peer) with a traceback instead of hanging forever.
 
@@ -263,13 +270,16 @@ class StepWatchdog:
 
 def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[int] = None,
         lr: Optional[LrConfig] = None, resume: Optional[str] = None,
-        before_save: Optional[Hook] = None, extra_state: Optional[dict] = None) -> FitResult:
+        before_save: Optional[Hook] = None, extra_state: Optional[dict] = None,
+        extra_loss: Optional[ExtraLoss] = None) -> FitResult:
     """Train ``model`` for ``epochs``, evaluating and checkpointing as ``Global`` says.
 
     Checkpoints go to ``run_dir/epoch_N``, ``latest`` and ``best_model`` (each atomic). ``resume``
     (a checkpoint prefix) continues at the epoch after the saved one, optimizer state included,
     on every rank. ``before_save(model)`` runs on all ranks before each save (QAT averages its
     activation scales there). ``extra_state`` is stored in every ``.pdstates`` (e.g. a prune plan).
+    ``extra_loss(images, outputs)`` is added to the ``Loss.Train`` value of every batch; its epoch mean
+    is logged and recorded as ``train_loss_<extra_loss.name>`` (``train_loss`` is the sum).
     """
     import paddle
 
@@ -319,7 +329,7 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
         t0 = time.perf_counter()
         train_loader.set_epoch(epoch)
         net.train()
-        total, seen = 0.0, 0
+        total, extra_total, seen = 0.0, 0.0, 0
         for step, (images, labels) in enumerate(progress(train_loader.loader, f"epoch {epoch}/{epochs}")):
             if step >= steps_per_epoch * g.update_freq:
                 break  # iter_per_epoch, or the tail that would not fill an accumulated step (as PaddleClas)
@@ -329,7 +339,12 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
                 mixed, la, lb, lam = op(images.numpy(), labels.numpy(), rng)
                 images, target = paddle.to_tensor(mixed), (paddle.to_tensor(la), paddle.to_tensor(lb), lam)
             with amp.train_cast():
-                loss = loss_fn(net(images), target)
+                outputs = net(images)
+                loss = loss_fn(outputs, target)
+                if extra_loss is not None:
+                    extra = extra_loss(images, outputs)
+                    extra_total += float(extra) * len(labels)
+                    loss = loss + extra
             step_fn(loss)
             global_step += 1
             value = float(loss)
@@ -345,6 +360,8 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
         watchdog.disarm()
         record = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": float(optimizer.get_lr()),
                   "rank": runtime.rank}
+        if extra_loss is not None:
+            record[f"train_loss_{extra_loss.name}"] = extra_total / max(seen, 1)
         if eval_loader is not None and (epoch == epochs or (epoch % g.eval_interval == 0
                                                             and epoch >= g.start_eval_epoch)):
             with amp.eval_cast():
@@ -363,7 +380,8 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
         is_best = top1 > best_top1
         if is_best:
             best_top1, best_epoch = top1, epoch
-        log.info("epoch %d/%d loss %.4f %s(%.1fs)", epoch, epochs, record["train_loss"],
+        log.info("epoch %d/%d loss %.4f %s%s(%.1fs)", epoch, epochs, record["train_loss"],
+                 f"({extra_loss.name} {record[f'train_loss_{extra_loss.name}']:.4f}) " if extra_loss else "",
                  f"top1 {record['top1']:.4f} " if "top1" in record else "", record["seconds"])
         if runtime.is_main:
             state = {"epoch": epoch, "best_top1": best_top1,

@@ -94,10 +94,10 @@ def worker_log(log_dir: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(log_dir.glob("workerlog.*")))
 
 
-def qat_args(make_overrides, trained_model, workdir: Path, epochs: int) -> list[str]:
+def qat_args(make_overrides, trained_model, workdir: Path, epochs: int, *extra: str) -> list[str]:
     return ["qat", "-c", QAT_CONFIG, "-o", *make_overrides(
         workdir, f"Global.pretrained_model={trained_model.checkpoint}", f"Global.epochs={epochs}",
-        "Global.checkpoints=auto", "Global.save_interval=1")]
+        "Global.checkpoints=auto", "Global.save_interval=1", *extra)]
 
 
 def test_two_ranks_train_in_step_and_rank0_exports_int8(trained_model, make_overrides, tmp_path):
@@ -105,11 +105,14 @@ def test_two_ranks_train_in_step_and_rank0_exports_int8(trained_model, make_over
 
     t0 = time.perf_counter()
     # One epoch: rank 1 loads best_model right after fit, so this also checks it waits for rank 0's first save.
-    codes = wait(launch(tmp_path, qat_args(make_overrides, trained_model, tmp_path, epochs=1)), timeout=150)
+    # With distillation: each rank builds its own frozen teacher, and the ranks still train in step.
+    distill = "Slim.quant.distill={weight: 1.0, temperature: 4.0}"
+    codes = wait(launch(tmp_path, qat_args(make_overrides, trained_model, tmp_path, 1, distill)), timeout=150)
     seconds = time.perf_counter() - t0
     logs = [worker_log(tmp_path / "run1" / f"rank{r}") for r in (0, 1)]
     assert codes == [0, 0], f"launcher exit codes {codes}\n--- rank 0\n{logs[0][-3000:]}\n--- rank 1\n{logs[1][-3000:]}"
     assert all("QatResult" in log for log in logs), "a rank did not reach the end of the stage"
+    assert all("distill=weight:1" in log for log in logs), "a rank's result does not record the distillation"
     dumps = [paddle.load(str(tmp_path / "dumps" / f"rank{r}.pdparams")) for r in (0, 1)]
     assert dumps[0].keys() == dumps[1].keys()
     # BatchNorm running statistics are rank-local under data parallelism (as in PaddleClas without
