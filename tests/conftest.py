@@ -11,6 +11,11 @@ Everything here runs real ppslim code (no mocks of Paddle). Building blocks, che
 ``make_config(*extra, workdir=None)``
     ``ppslim.config.load(DIGITS_CONFIG, overrides)`` with the above; ``workdir`` defaults to the
     test's own ``tmp_path``, so tests never share output folders.
+``vision_model``
+    A ``paddle.vision`` mobilenet_v2 (scale 0.5) trained briefly on the digits at 32x32 by a plain
+    Paddle loop and saved by plain ``paddle.jit.save`` under its own names (``mbv2_digits.pdmodel``,
+    input ``image``), once per session: "any model", with real logits for INT8 agreement checks.
+    Read-only: copy it before writing beside it.
 ``trained_model``
     A DigitsNet trained for ``TRAINED_EPOCHS`` epochs and exported to a verified inference model,
     once per session (e2e only; ~15 s). Later stages (QAT, PTQ, prune, bench) start from it:
@@ -36,6 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 DIGITS_CONFIG = REPO / "configs" / "digits" / "train.yaml"
 # 5 epochs reach ~0.93 top-1 on the val split in ~7 s of training on a 2-core CPU.
 TRAINED_EPOCHS = 5
+# The vision model's brief training: steps of VISION_BATCH images; it must then beat VISION_MIN_TOP1 on val.
+VISION_STEPS, VISION_BATCH, VISION_MIN_TOP1 = 40, 32, 0.4
 
 
 def data_overrides(digits_dir: str | os.PathLike) -> list[str]:
@@ -89,6 +96,55 @@ def make_config(make_overrides, tmp_path):
     def make(*extra: str, workdir=None):
         return config.load(str(DIGITS_CONFIG), make_overrides(workdir or tmp_path, *extra))
     return make
+
+
+@pytest.fixture(scope="session")
+def vision_model(tmp_path_factory, digits_dir) -> str:
+    """``paddle.vision.models.mobilenet_v2(num_classes=10, scale=0.5)`` trained for ``VISION_STEPS`` steps on
+    the digits Train split at 32x32 (a plain Paddle loop, as a user's own training would be), then saved by plain
+    ``paddle.jit.save`` as ``mbv2_digits.pdmodel`` / ``.pdiparams`` with input ``image`` [N, 3, 32, 32].
+
+    A random-init network's logits are near-constant (~1e-7 apart), so INT8 agreement with them is noise that
+    differs between CPUs; trained, they carry real margins. The val top-1 is checked here, so a model that did
+    not learn fails the fixture instead of making the INT8 checks meaningless again."""
+    import numpy as np
+    import paddle
+    from paddle.static import InputSpec
+
+    from ppslim import config, data
+
+    cfg = config.load(str(DIGITS_CONFIG), data_overrides(digits_dir))
+    images, labels = data.real_images(cfg, None, "Train")
+    labels = np.asarray(labels, dtype="int64")
+    paddle.seed(0)
+    net = paddle.vision.models.mobilenet_v2(num_classes=10, scale=0.5)
+    lr = paddle.optimizer.lr.OneCycleLR(0.01, VISION_STEPS, phase_pct=0.2)
+    opt = paddle.optimizer.Adam(lr, parameters=net.parameters())
+    order = np.random.default_rng(0).permutation(np.resize(np.arange(len(images)), VISION_STEPS * VISION_BATCH))
+    net.train()
+    for step in range(VISION_STEPS):
+        idx = order[step * VISION_BATCH:(step + 1) * VISION_BATCH]
+        loss = paddle.nn.functional.cross_entropy(net(paddle.to_tensor(images[idx])), paddle.to_tensor(labels[idx]))
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        lr.step()
+    # so few steps leave BatchNorm's running statistics far behind the weights: re-estimate them at the final
+    # weights as the plain mean over a few batches (momentum k/(k+1) averages batch k into the first k)
+    norms = [layer for layer in net.sublayers() if isinstance(layer, paddle.nn.layer.norm._BatchNormBase)]
+    with paddle.no_grad():
+        for k in range(2):
+            for norm in norms:
+                norm._momentum = k / (k + 1)
+            net(paddle.to_tensor(images[k * 128:(k + 1) * 128]))
+    net.eval()
+    val, val_labels = data.real_images(cfg, None, "Eval")
+    with paddle.no_grad():
+        top1 = float((net(paddle.to_tensor(val)).numpy().argmax(1) == np.asarray(val_labels)).mean())
+    assert top1 >= VISION_MIN_TOP1, f"the vision model did not learn: val top-1 {top1:.3f} < {VISION_MIN_TOP1}"
+    folder = tmp_path_factory.mktemp("own") / "mymodel"
+    paddle.jit.save(net, str(folder / "mbv2_digits"), input_spec=[InputSpec([None, 3, 32, 32], "float32", "image")])
+    return str(folder)
 
 
 @dataclass(frozen=True)

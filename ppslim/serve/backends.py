@@ -262,7 +262,9 @@ class OpenVinoPredictor:
         batch = np.ascontiguousarray(batch, dtype="float32")
         if self.streams == 1 or len(batch) < 2:
             req = self.request(tuple(batch.shape))[0]
-            req.infer({0: batch})
+            # zero-copy: the request reads the caller's array and writes into its own output tensor, which
+            # the next call overwrites, so only the (small) output is copied out
+            req.infer({0: batch}, share_inputs=True, share_outputs=True)
             return np.array(req.get_output_tensor(0).data)
         parts = np.array_split(batch, min(self.streams, len(batch)))
         reqs, used = [], {}
@@ -271,8 +273,8 @@ class OpenVinoPredictor:
             pool = self.request(shape, self.streams)
             reqs.append(pool[used.get(shape, 0)])
             used[shape] = used.get(shape, 0) + 1
-        for req, part in zip(reqs, parts):
-            req.start_async({0: part})
+        for req, part in zip(reqs, parts):  # views of the batch, alive until every request is done
+            req.start_async({0: part}, share_inputs=True)
         for req in reqs:
             req.wait()
         return np.concatenate([np.array(req.get_output_tensor(0).data) for req in reqs])

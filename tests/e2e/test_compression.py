@@ -99,24 +99,20 @@ def test_ptq_is_byte_reproducible(trained_model, tmp_path, digits_dir):
     assert blobs[0] == blobs[1]
 
 
-def test_ptq_on_plain_jit_saved_vision_model(tmp_path, make_config):
-    """ANY inference model: a paddle.vision network saved by plain paddle.jit.save, other file and
-    input names than ppslim's own exports."""
-    import paddle
-    from paddle.static import InputSpec
+def test_ptq_on_plain_jit_saved_vision_model(tmp_path, make_config, vision_model):
+    """ANY inference model: a paddle.vision network (trained briefly, see conftest ``vision_model``) saved by
+    plain paddle.jit.save, other file and input names than ppslim's own exports."""
+    import shutil
 
     from ppslim.stages import ptq
 
-    paddle.seed(0)
-    net = paddle.vision.models.mobilenet_v2(num_classes=10, scale=0.5)
-    net.eval()
     src = tmp_path / "mbv2"
-    paddle.jit.save(net, str(src / "model"), input_spec=[InputSpec([None, 3, 32, 32], "float32", "image")])
-    result = ptq.run(make_config(f"Global.inference_model_dir={src}", "Slim.ptq.model_filename=model.pdmodel",
-                                 "Slim.ptq.params_filename=model.pdiparams", *PTQ))
+    shutil.copytree(vision_model, src)
+    result = ptq.run(make_config(f"Global.inference_model_dir={src}", "Slim.ptq.model_filename=mbv2_digits.pdmodel",
+                                 "Slim.ptq.params_filename=mbv2_digits.pdiparams", *PTQ))
     quant_ops, dtypes = int8_evidence(result.model_dir)
     assert quant_ops > 50 and dtypes["int8"] > 20
-    assert result.agreement.cosine > 0.98
+    assert result.agreement.cosine > 0.98 and result.agreement.top1_agreement >= 0.9
 
 
 def test_ptq_bad_inputs_fail_fast_and_leave_nothing(tmp_path, trained_model, make_config):

@@ -227,7 +227,51 @@ def test_serving_targets_from_plain_rows():
     auto = t["`inference_backend: auto` serves the backend bench measured fastest"]
     assert auto == {**auto, "measured": "1/2", "met": False}
     report["machine"]["amx"] = False
-    assert bench_report.serving_targets(report)[4]["met"] is None  # BF16 bar only on AMX
+    bf16 = bench_report.serving_targets(report)[4]
+    assert bf16["met"] is None and bf16["measured"] == 4.267  # BF16 bar only on AMX: measured, not judged
+    assert bf16["not_applicable"] == "not applicable on this CPU (no AMX)"
+
+
+def test_vnni_int8_bars_apply_only_with_vnni_or_amx():
+    """Issue 4's INT8 bars (2.8x / 3.5x, FPGM+INT8 5x) were set on AVX-512 VNNI: on an AVX2 CPU they report the
+    measured speed-up as not applicable (met None), never as met, with the CPU features beside them."""
+    from ppslim.bench import report as bench_report
+
+    def row(variant, ms1, ms16, precision="INT8"):
+        return {"model": "resnet50", "variant": variant, "label": variant, "backend": "openvino-cpu-int8",
+                "compute": precision.lower(), "precision": precision, "peer": False, "params_bytes": 25,
+                "artifact": variant, "flops": 4_000_000_000, "top1": None, "delta_pt": None, "agreement": None,
+                "latency_ms": {str(b): {"median_ms": ms, "p25_ms": ms, "p75_ms": ms} for b, ms in ((1, ms1), (16, ms16))},
+                "speedup": {"1": round(40 / ms1, 3), "16": round(640 / ms16, 3)}}
+    lat = [row("fp32", 40, 640, "FP32"), row("nncf_int8", 10, 120), row("pruned_int8", 8, 100)]
+    base = {"latency": lat, "accuracy": [], "settings": {"batch_sizes": [1, 16], "verify_int8_min_cosine": 0.95,
+                                                          "verify_int8_min_top1_agreement": 0.9}, "overhead": None}
+    avx2 = {"avx512_vnni": False, "amx": False, "avx512_bf16": False}
+    t = {x["target"]: x for x in bench_report.check_targets({**base, "machine": avx2})}
+    b1, b16 = t["resnet50 INT8 speed-up, batch 1"], t["resnet50 INT8 speed-up, batch 16"]
+    fpgm = t["resnet50 FPGM-0.3 + INT8 speed-up, batch 16"]
+    assert (b1["measured"], b16["measured"], fpgm["measured"]) == (4.0, round(640 / 120, 3), 6.4)
+    for x in (b1, b16, fpgm):  # above the bars, and still not "met": the bars do not hold on this CPU
+        assert x["met"] is None and x["not_applicable"] == "not applicable on this CPU (no VNNI)"
+        assert "AVX-512 VNNI no, AMX no" in x["required"]
+    md = bench_report.render_markdown({**base, "machine": {**avx2, "cpu": "x", "cores": 2, "threads": 2,
+                                                            "paddle": "2.6.2", "paddleslim": "2.6.0", "commit": None,
+                                                            "date": "today"},
+                                       "targets": list(t.values()), "seconds": 1.0,
+                                       "settings": {**base["settings"], "repeats": 3, "warmup": 1, "image_size": 224, "class_num": 10,
+                                                    "latency_train_epochs": 1, "latency_finetune_epochs": 1,
+                                                    "max_bf16_drop_pt": 0.1, "max_int8_drop_pt": 0.5}})
+    assert "| 4.0000 | not applicable on this CPU (no VNNI) |" in md
+    slow = [row("fp32", 40, 640, "FP32"), row("nncf_int8", 20, 320), row("pruned_int8", 20, 320)]
+    for machine in ({**avx2, "avx512_vnni": True}, {**avx2, "amx": True}):
+        t = {x["target"]: x for x in bench_report.check_targets({**base, "latency": slow, "machine": machine})}
+        assert t["resnet50 INT8 speed-up, batch 1"]["met"] is False and "not_applicable" not in t[
+            "resnet50 INT8 speed-up, batch 1"]
+        assert t["resnet50 FPGM-0.3 + INT8 speed-up, batch 16"]["met"] is False
+    t = {x["target"]: x for x in bench_report.check_targets({**base, "machine": {"avx512_vnni": True}})}
+    assert t["resnet50 INT8 speed-up, batch 16"]["met"] is True
+    t = {x["target"]: x for x in bench_report.check_targets({**base, "machine": {}})}
+    assert t["resnet50 INT8 speed-up, batch 1"]["met"] is None  # an old report without features: never passed
 
 
 def test_precise_bn_recomputes_running_statistics(tmp_path, digits_dir):
