@@ -118,6 +118,16 @@ class PtqEngine(StrEnum):
     NNCF = "nncf"
 
 
+class OverflowFix(StrEnum):
+    """``Slim.ptq.overflow_fix`` (engine nncf): NNCF's weight range for CPUs whose INT8 dot products add pairs
+    into 16 bits (AVX2 / AVX-512 without VNNI): ``enable`` (7-bit weights in every layer), ``first_layer``
+    (NNCF's default), ``disable``; ``auto``: enable on a CPU without AVX-512 VNNI or AMX, else first_layer."""
+    AUTO = "auto"
+    ENABLE = "enable"
+    FIRST_LAYER = "first_layer"
+    DISABLE = "disable"
+
+
 def at_least_one(obj, path: str, *keys: str, why: str = "") -> None:
     """Integer fields that must be >= 1 when set (``None`` means "use the default")."""
     for key in keys:
@@ -749,11 +759,16 @@ class PtqConfig:
     # Infer.transforms (else DataLoader.Eval's, else DataLoader.Train's ops); default: DataLoader.Train.
     calib_dir: Optional[str] = None
     engine: PtqEngine = PtqEngine.PADDLESLIM  # nncf: ppslim.compress.nncf_ptq
+    # engine nncf only; default auto (ppslim.compress.nncf_ptq.overflow_fix).
+    overflow_fix: Optional[OverflowFix] = None
     # algo: auto only; default PtqSearchConfig() then.
     search: Optional[PtqSearchConfig] = None
 
     def validate(self, path: str) -> None:
         at_least_one(self, path, "batch_size", "batch_nums", why=" (calibration needs images)")
+        if self.overflow_fix is not None and self.engine != PtqEngine.NNCF:
+            raise ConfigError(f"{path}.overflow_fix", "is NNCF's setting (engine nncf); PaddleSlim's INT8 programs "
+                              "have none (Paddle's oneDNN INT8 requantizes the weights to 8 bits itself)")
         if self.search is not None and self.algo != PtqAlgo.AUTO:
             raise ConfigError(f"{path}.search", f"tunes the search of algo auto, but algo is {self.algo.value}: "
                               f"set {path}.algo=auto or remove {path}.search")
@@ -824,18 +839,19 @@ class LatencyModelConfig:
 @dataclass(frozen=True)
 class BenchSearchConfig:
     """``Bench.search``: compression that finds its own best, against the fixed recipe it must beat, on a setting
-    where FP32 is well below 100% (``config``: its data, network and ``Slim`` sections; configs/digits_hard)."""
-    # The unsaturated setting's pipeline config, relative to the bench config file; its Slim.ptq / Slim.quant /
-    # Slim.prune sections give the searching methods (algo auto, quant.distill, pruned_ratio auto).
-    config: str = ""
+    where FP32 is well below 100% (``setting``: a folder of stage configs, configs/digits_hard)."""
+    # The unsaturated setting, relative to the bench config file: a folder holding train.yaml (the FP32 recipe),
+    # ptq.yaml (Slim.ptq.algo: auto), qat.yaml (Slim.quant.distill) and prune.yaml (Slim.prune.pruned_ratio:
+    # auto with target_flops_reduction), each what a user would run with ppslim <stage> -c.
+    setting: str = ""
     # Fixed PTQ algorithms auto PTQ is compared with (on this setting; the digits and latency models use
     # Bench.ptq_algos and latency_models[].ptq_algos).
     ptq_algos: tuple[PtqAlgo, ...] = (PtqAlgo.HIST, PtqAlgo.AVG, PtqAlgo.MSE, PtqAlgo.KL)
 
     def validate(self, path: str) -> None:
-        if not self.config:
-            raise ConfigError(f"{path}.config", "expected the unsaturated setting's config file (e.g. "
-                              "../digits_hard/pipeline.yaml, relative to the bench config)")
+        if not self.setting:
+            raise ConfigError(f"{path}.setting", "expected the unsaturated setting's folder of stage configs (e.g. "
+                              "../digits_hard, relative to the bench config)")
         if not self.ptq_algos:
             raise ConfigError(f"{path}.ptq_algos", "expected at least one fixed PTQ algorithm to compare with")
 

@@ -37,6 +37,12 @@ class CpuFeatures:
     avx512_bf16: bool
 
     @property
+    def int8_dot(self) -> bool:
+        """INT8 dot products that accumulate in 32 bits (VNNI / AMX); without them (AVX2, AVX-512F) the u8 x s8
+        pairs are summed into 16 bits first and can saturate for full-range 8-bit weights."""
+        return self.avx512_vnni or self.amx
+
+    @property
     def bf16(self) -> bool:
         """Native BF16 arithmetic: without it oneDNN/OpenVINO BF16 is emulated and slower than FP32."""
         return self.avx512_bf16 or self.amx

@@ -822,7 +822,7 @@ def run(cfg: Config) -> BenchResult:
     if bench.search is not None:
         from . import bench_search
 
-        bench_search.setting_config(cfg)  # a missing or bad unsaturated config fails now, not after training
+        bench_search.setting_configs(cfg)  # a missing or bad unsaturated setting fails now, not after training
     arts = digits_artifacts(cfg, bench)
     if bench.search is not None:
         hard_arts, search_configs[UNSATURATED] = bench_search.unsaturated_artifacts(cfg)

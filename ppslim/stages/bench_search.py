@@ -1,17 +1,18 @@
 """``ppslim bench``'s section on compression that finds its own best (``Bench.search``).
 
-On a setting where FP32 sits well below 100% (``Bench.search.config``: configs/digits_hard, MobileNetV3_small_x0_35
+On a setting where FP32 sits well below 100% (``Bench.search.setting``: configs/digits_hard, MobileNetV3_small_x0_35
 on a 449 / 1,348 split of the digits at 32x32), each searching method runs beside the fixed recipe it must beat,
-from the same trained FP32 checkpoint (trained once, cached under ``<Bench.output_dir>/cache``):
+from the same trained FP32 checkpoint (``train.yaml``, trained once and cached under ``<Bench.output_dir>/cache``):
 
-- PTQ: every fixed algorithm of ``Bench.search.ptq_algos``, and ``Slim.ptq.algo: auto`` (its candidate table,
-  wall time and candidate count are kept with the row);
-- QAT: plain, and with ``Slim.quant.distill`` (equal epochs, the same schedule);
-- pruning: uniform FPGM, and sensitivity-guided ratios (``Slim.prune.pruned_ratio: auto``), both at the
-  setting's ``Slim.prune.target_flops_reduction`` and fine-tuned alike.
+- PTQ (``ptq.yaml``, ``Slim.ptq.algo: auto``): the search, and every fixed algorithm of ``Bench.search.ptq_algos``;
+- QAT (``qat.yaml``, ``Slim.quant.distill``): with distillation, and plain (the same file without it: equal epochs,
+  schedule and data);
+- pruning (``prune.yaml``, ``Slim.prune.pruned_ratio: auto``): sensitivity-guided ratios, and one uniform FPGM ratio
+  solved for the same ``target_flops_reduction``, fine-tuned alike.
 
-Every artifact is an accuracy row of the ``digits_hard`` group: served on ``Global.inference_backend``, verified
-against the group's FP32 row, scored on that setting's val split and timed with the rest of the bench.
+Every artifact is an accuracy row of the ``digits_hard`` group: served on the setting's
+``Global.inference_backend``, verified against the group's FP32 row, scored on its val split and timed with the
+rest of the bench.
 """
 from __future__ import annotations
 
@@ -19,53 +20,74 @@ import logging
 import os
 
 from .. import config as config_mod
-from ..config import Config
+from ..config import Config, PrunedRatioMode, PtqAlgo
+from ..errors import ArtifactError, ConfigError
 from . import export, prune, qat, train
-from .bench import (UNSATURATED, Artifact, cached_stage, copy_model, ptq_or_refusal, recipe_digest,
-                    search_note, search_record)
-from .pipeline import derive, stage_config, suffixed
+from .bench import (UNSATURATED, Artifact, cached_stage, copy_model, ptq_or_refusal, recipe_digest, search_note,
+                    search_record)
+from .pipeline import derive, suffixed
 
 log = logging.getLogger(__name__)
 
+STAGE_FILES = ("train", "ptq", "qat", "prune")
 
-def setting_config(cfg: Config) -> Config:
-    """The unsaturated setting's config (``Bench.search.config``, relative to the bench config), writing under
-    the bench's own output folders."""
-    search = cfg.Bench.search
-    path = os.path.normpath(os.path.join(os.path.dirname(cfg.source or "."), search.config))
-    if not os.path.isfile(path):
-        raise config_mod.ConfigError("Bench.search.config", f"config file not found: {path}")
-    hard = config_mod.load(path)
-    for section in ("Arch", "Slim.ptq", "Slim.quant", "Slim.prune"):
-        hard.require(section)
+
+def setting_configs(cfg: Config) -> dict[str, Config]:
+    """The unsaturated setting's stage configs (``<Bench.search.setting>/<stage>.yaml``), checked to hold what
+    the section compares, each writing under the bench's own output folders."""
+    folder = os.path.normpath(os.path.join(os.path.dirname(cfg.source or "."), cfg.Bench.search.setting))
+    out = {}
+    for stage in STAGE_FILES:
+        path = os.path.join(folder, f"{stage}.yaml")
+        if not os.path.isfile(path):
+            raise ConfigError("Bench.search.setting", f"{folder!r} has no {stage}.yaml (expected train, ptq, qat "
+                              "and prune configs of the unsaturated setting)")
+        out[stage] = config_mod.load(path)
+    wants = {"ptq": ("Slim.ptq.algo", out["ptq"].require("Slim.ptq").algo == PtqAlgo.AUTO, "auto"),
+             "qat": ("Slim.quant.distill", out["qat"].require("Slim.quant").distill is not None, "a distill block"),
+             "prune": ("Slim.prune.pruned_ratio", out["prune"].require("Slim.prune").mode == PrunedRatioMode.AUTO,
+                       "auto with target_flops_reduction")}
+    for stage, (key, ok, expected) in wants.items():
+        if not ok:
+            raise ConfigError(f"{os.path.join(folder, stage + '.yaml')}: {key}", f"Bench.search compares the "
+                              f"searching method with the fixed one: expected {expected}")
     g = cfg.Global
-    return derive(hard, f"Global.output_dir={os.path.join(suffixed(g.output_dir, 'bench'), UNSATURATED)}",
-                  f"Global.save_inference_dir={os.path.join(suffixed(g.save_inference_dir, 'bench'), UNSATURATED)}")
+    root = os.path.join(suffixed(g.output_dir, "bench"), UNSATURATED)
+    inference = os.path.join(suffixed(g.save_inference_dir, "bench"), UNSATURATED)
+    return {stage: derive(c, f"Global.output_dir={os.path.join(root, stage)}",
+                          f"Global.save_inference_dir={os.path.join(inference, stage)}") for stage, c in out.items()}
 
 
 def _refusal(error) -> str:
     return "refused by verification: " + str(error).split(": ", 1)[-1]
 
 
+def _variant(c: Config, variant: str, *overrides: str) -> Config:
+    """``c`` writing into folders of its own for ``variant`` (the fixed and searching runs side by side)."""
+    g = c.Global
+    return derive(c, f"Global.output_dir={suffixed(g.output_dir, variant)}",
+                  f"Global.save_inference_dir={suffixed(g.save_inference_dir, variant)}", "Global.overwrite=true",
+                  *overrides)
+
+
 def unsaturated_artifacts(cfg: Config) -> tuple[list[Artifact], Config]:
     """Train (cached), export and compress the unsaturated setting every way ``Bench.search`` compares.
 
-    Returns the artifacts (group ``digits_hard``) and the setting's config (whose Eval split scores them)."""
-    bench, hard = cfg.Bench, setting_config(cfg)
-    g = hard.Global
-    trained = cached_stage(hard, bench, UNSATURATED, recipe_digest(hard), train)
+    Returns the artifacts (group ``digits_hard``) and the config whose Eval split scores them (``train.yaml``)."""
+    bench, stages = cfg.Bench, setting_configs(cfg)
+    tcfg = stages["train"]
+    trained = cached_stage(tcfg, bench, UNSATURATED, recipe_digest(tcfg), train)
     weights = f"Global.pretrained_model={trained['best_model']}"
-    fp32 = export.run(derive(hard, weights))
+    fp32 = export.run(derive(tcfg, weights))
     base = {"params": fp32.params, "flops": fp32.flops}
-    arch = hard.Arch.name
-    fp32_name = f"{arch} FP32"
+    fp32_name = f"{tcfg.Arch.name} FP32"
     out = [Artifact(fp32_name, UNSATURATED, "fp32", fp32.model_dir, "FP32", **base,
-                    note=f"trained {trained['epochs_run']} epochs, cached")]
+                    note=f"trained {trained['epochs_run']} epochs (cached)")]
 
     def ptq_row(name: str, variant: str, *overrides: str) -> Artifact:
-        src = copy_model(fp32.model_dir, suffixed(g.save_inference_dir, variant))
-        result, error = ptq_or_refusal(derive(hard, f"Global.inference_model_dir={src}", "Global.overwrite=true",
-                                              *overrides))
+        src = copy_model(fp32.model_dir, suffixed(stages["ptq"].Global.save_inference_dir, variant))
+        result, error = ptq_or_refusal(derive(stages["ptq"], f"Global.inference_model_dir={src}",
+                                              "Global.overwrite=true", *overrides))
         if error is not None:
             log.warning("%s refused: %s", name, error)
             return Artifact(name, UNSATURATED, variant, "", "INT8", **base, note=_refusal(error))
@@ -77,24 +99,30 @@ def unsaturated_artifacts(cfg: Config) -> tuple[list[Artifact], Config]:
     for algo in bench.search.ptq_algos:
         out.append(ptq_row(f"PTQ INT8 {algo.value}", f"ptq_{algo.value.lower()}", f"Slim.ptq.algo={algo.value}",
                            "Slim.ptq.search=null"))
-    out.append(ptq_row("PTQ INT8 auto (search)", "ptq_auto", "Slim.ptq.algo=auto"))
+    out.append(ptq_row("PTQ INT8 auto (search)", "ptq_auto"))
 
+    distill = stages["qat"].Slim.quant.distill
     for variant, label, extra in (("qat", "QAT INT8", ["Slim.quant.distill=null"]),
-                                  ("qat_distill", "QAT INT8 + distillation", [])):
-        result = qat.run(stage_config(hard, variant, weights, *extra))
-        out.append(Artifact(f"{label} ({result.epochs_run} epochs)", UNSATURATED, variant, result.model_dir, "INT8",
-                            **base, reference=fp32_name,
-                            extra={"distill": config_mod.to_dict(hard).get("Slim", {}).get("quant", {}).get("distill")
-                                   if variant == "qat_distill" else None}))
+                                  ("qat_distill", f"QAT INT8 + distillation (w {distill.weight:g}, "
+                                   f"T {distill.temperature:g})", [])):
+        try:
+            result = qat.run(_variant(stages["qat"], variant, weights, *extra))
+        except ArtifactError as e:  # an INT8 export refused by verification is a row that says why
+            log.warning("%s refused: %s", label, e)
+            out.append(Artifact(label, UNSATURATED, variant, "", "INT8", **base, note=_refusal(e)))
+            continue
+        out.append(Artifact(f"{label}, {result.epochs_run} epochs", UNSATURATED, variant, result.model_dir, "INT8",
+                            **base, reference=fp32_name, note=f"QAT fine-tuning top-1 {result.best_top1:.4f}",
+                            extra={"distill": getattr(result, "distill", None)}))
 
-    target = hard.Slim.prune.target_flops_reduction
-    for variant, label, extra in (("pruned_uniform", "FPGM uniform", ["Slim.prune.pruned_ratio=uniform"]),
-                                  ("pruned_sensitivity", "FPGM sensitivity-guided", [])):
-        pruned = prune.run(stage_config(hard, variant, weights, *extra))
-        exported = export.run(stage_config(hard, variant, f"Global.pretrained_model={pruned.best_model}"))
-        out.append(Artifact(f"{label}, FLOPs -{100 * target:.0f}% target", UNSATURATED, variant,
+    target = stages["prune"].Slim.prune.target_flops_reduction
+    for variant, label, extra in (("pruned_uniform", "FPGM uniform ratio", ["Slim.prune.pruned_ratio=uniform"]),
+                                  ("pruned_sensitivity", "FPGM sensitivity-guided ratios", [])):
+        pcfg = _variant(stages["prune"], variant, weights, *extra)
+        pruned = prune.run(pcfg)
+        exported = export.run(derive(pcfg, f"Global.pretrained_model={pruned.best_model}"))
+        out.append(Artifact(f"{label} (FLOPs target -{100 * target:.0f}%)", UNSATURATED, variant,
                             exported.model_dir, "FP32", exported.params, exported.flops,
                             note=f"FLOPs -{100 * pruned.flops_reduction:.1f}%",
-                            extra={"flops_reduction": pruned.flops_reduction,
-                                   "ratios": getattr(pruned, "ratios", None)}))
-    return out, hard
+                            extra={"flops_reduction": pruned.flops_reduction}))
+    return out, tcfg

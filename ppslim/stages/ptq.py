@@ -60,6 +60,7 @@ class PtqResult:
     seconds: float
     # Slim.ptq.algo: auto: what was tried and kept (algo above is the kept candidate's algorithm).
     search: Optional[ptq_search.SearchRecord] = None
+    overflow_fix: Optional[str] = None  # engine nncf: the weight range used (Slim.ptq.overflow_fix, auto resolved)
 
 
 def settings(cfg: Config) -> PtqConfig:
@@ -328,6 +329,7 @@ def run(cfg: Config) -> PtqResult:
     fp32_bytes = os.path.getsize(params_file)
     result = PtqResult(src, saved.model_dir, algo, ptq.onnx_format and not nncf, calib["batches"], calib["images"],
                        fp32_bytes, saved.params_bytes, round(saved.params_bytes / fp32_bytes, 4), quant_ops,
-                       saved.backend, saved.agreement, round(time.perf_counter() - t0, 2), search)
+                       saved.backend, saved.agreement, round(time.perf_counter() - t0, 2), search,
+                       calib.get("overflow_fix"))
     record.write_result(out_dir, result, out_dir)
     return result

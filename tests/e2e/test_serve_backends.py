@@ -1,6 +1,7 @@
 """Real OpenVINO / NNCF / oneDNN BF16 runs on the trained digits model: eval, ptq (engine nncf), infer, refusals."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -46,6 +47,9 @@ def test_nncf_ptq_writes_a_verified_openvino_int8_ir(make_config, trained_model,
     assert sorted(os.listdir(result.model_dir)) == ["inference.bin", "inference.xml", "result.json",
                                                     "verification_outputs.npz"]
     assert result.size_ratio < 0.5  # int8 weights
+    # 7-bit weights everywhere where INT8 dot products sum pairs into 16 bits (no VNNI / AMX), NNCF's default else
+    assert result.overflow_fix == ("first_layer" if cpu.features().int8_dot else "enable")
+    assert json.load(open(os.path.join(result.model_dir, "result.json")))["overflow_fix"] == result.overflow_fix
     fp32 = _eval(make_config, trained_model, f"Global.inference_model_dir={src}", "Global.inference_backend=onednn")
     int8 = _eval(make_config, trained_model, f"Global.inference_model_dir={result.model_dir}")  # auto: openvino
     assert int8.backend == "openvino-cpu-int8" and int8.top1 >= fp32.top1 - 0.02
@@ -65,4 +69,8 @@ def test_nncf_engine_refuses_paddleslim_keys_before_work(make_config, trained_mo
         ptq.run(make_config(*base, "Slim.ptq.algo=KL"))
     with pytest.raises(ConfigError, match="Global.inference_backend: 'onednn_int8' cannot run the OpenVINO IR"):
         ptq.run(make_config(*base, "Global.inference_backend=onednn_int8"))
+    with pytest.raises(ConfigError, match=r"Slim.ptq.overflow_fix: is NNCF's setting \(engine nncf\)"):
+        make_config(*trained_model.overrides, "Slim.ptq.overflow_fix=enable")
+    with pytest.raises(ConfigError, match=r"Slim.ptq.overflow_fix: 'always' not in \[auto, enable, first_layer"):
+        make_config(*base, "Slim.ptq.overflow_fix=always")
     assert not os.path.exists(artifacts.nncf_dir(trained_model.inference_dir))

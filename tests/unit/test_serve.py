@@ -144,3 +144,17 @@ def test_openvino_dynamic_batch_compiles_once_per_image_size(models):
     x = np.random.RandomState(2).rand(4, 3, 32, 32).astype("float32")
     np.testing.assert_allclose(dyn(x[:1]), dyn(x)[:1], rtol=1e-4, atol=1e-5)
     assert serving.name == "openvino-cpu-f32-dynbatch" and set(dyn.requests) == {(-1, 3, 32, 32)}
+
+
+def test_nncf_overflow_fix_auto_follows_the_cpus_int8_dot_products():
+    """auto: 7-bit weights in every layer where INT8 dot products sum u8 x s8 pairs into 16 bits (AVX2, AVX-512
+    without VNNI), NNCF's own first-layer fix where VNNI / AMX accumulate in 32 bits; a set value is kept."""
+    from ppslim.compress.nncf_ptq import overflow_fix
+    from ppslim.config import OverflowFix, PtqConfig, PtqEngine
+
+    nncf = PtqConfig(engine=PtqEngine.NNCF)
+    assert overflow_fix(nncf, {"avx2", "fma"}) == OverflowFix.ENABLE
+    assert overflow_fix(nncf, {"avx512f", "avx512_vnni"}) == OverflowFix.FIRST_LAYER
+    assert overflow_fix(nncf, {"avx512f", "amx_int8", "amx_bf16"}) == OverflowFix.FIRST_LAYER
+    kept = PtqConfig(engine=PtqEngine.NNCF, overflow_fix=OverflowFix.DISABLE)
+    assert overflow_fix(kept, {"avx2"}) == OverflowFix.DISABLE
