@@ -1,8 +1,10 @@
 """Per-layer pruning ratios solved for a FLOPs target (``Slim.prune.pruned_ratio: auto | uniform``).
 
 ``auto``: PaddleSlim's dygraph sensitivity analysis (``FilterPruner.sensitive``) prunes each prunable
-Conv2D alone by 10%, 20% ... 90% of its filters and scores the network on a held-out part of the Train
-split after each. The allocation then bisects a loss threshold: every layer gets the largest ratio whose
+Conv2D alone by 10%, 20% ... 90% of its filters and scores the network after each on a fixed part of the
+Train split (held out from the Eval split the reports score; the trained model has seen these images, so
+top-1 there starts near 100%: ``sensitivity_metric: loss`` is the smooth alternative, but top-1 chose the
+better ratios on configs/digits_hard). The allocation then bisects a loss threshold: every layer gets the largest ratio whose
 estimated loss stays under it, and the threshold is the one whose pruned network loses the target share of
 FLOPs, so the layers that hurt least lose the most filters. The estimate per layer is its measured curve
 made monotone (the worst loss at any ratio up to r: a smaller loss after pruning more is noise), read
