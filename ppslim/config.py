@@ -67,6 +67,22 @@ class PruneMethod(StrEnum):
     L1_NORM = "l1_norm"
 
 
+class PrunedRatioMode(StrEnum):
+    """``Slim.prune.pruned_ratio`` solved for ``Slim.prune.target_flops_reduction`` instead of given:
+    ``auto`` = per-layer ratios from PaddleSlim's sensitivity analysis (the least-hurt layers lose the
+    most filters); ``uniform`` = one ratio for every Conv2D, the one that reaches the target."""
+    AUTO = "auto"
+    UNIFORM = "uniform"
+
+
+class SensitivityMetric(StrEnum):
+    """What ``pruned_ratio: auto`` scores a pruned layer by on its held-out Train images: ``top1``, or
+    ``loss`` = exp(-cross-entropy), the geometric mean of the true class's probability (smooth where
+    top-1 on training images is near 100% and moves by whole images)."""
+    TOP1 = "top1"
+    LOSS = "loss"
+
+
 class PtqAlgo(StrEnum):
     """``Slim.ptq.algo``: PaddleSlim's calibration methods, or ``auto``: the strategy search of
     :mod:`ppslim.compress.ptq_search` over ``Slim.ptq.search``'s candidates."""
@@ -647,18 +663,50 @@ class QuantConfig:
 @dataclass(frozen=True)
 class PruneConfig:
     name: PruneMethod = PruneMethod.FPGM
-    pruned_ratio: Union[float, dict[str, float]] = 0.3
+    # A ratio for every Conv2D, a {weight: ratio} map, or auto / uniform (solved for target_flops_reduction).
+    pruned_ratio: Union[float, dict[str, float], PrunedRatioMode] = 0.3
+    target_flops_reduction: Optional[float] = None
+    # pruned_ratio: auto only (default when unset): how many Train images score the pruned layers (a
+    # deterministic, evenly spaced part of DataLoader.Train preprocessed with DataLoader.Eval's ops; the
+    # Eval split is never used), the score, and where the analysis is cached (keyed by weights + settings).
+    sensitivity_images: Optional[int] = None
+    sensitivity_metric: Optional[SensitivityMetric] = None
+    sensitivity_cache_dir: Optional[str] = None
     # Fine-tuning after pruning; default: Global.epochs and Optimizer.lr.learning_rate.
     finetune_epochs: Optional[int] = None
     finetune_lr: Optional[float] = None
 
+    SENSITIVITY_IMAGES = 256
+    SENSITIVITY_METRIC = SensitivityMetric.TOP1
+
+    @property
+    def mode(self) -> Optional[PrunedRatioMode]:
+        """``auto`` / ``uniform`` when the ratios are solved for the FLOPs target, ``None`` when given."""
+        return self.pruned_ratio if isinstance(self.pruned_ratio, PrunedRatioMode) else None
+
     def validate(self, path: str) -> None:
-        ratios = self.pruned_ratio.items() if isinstance(self.pruned_ratio, dict) else [("", self.pruned_ratio)]
-        for key, ratio in ratios:
-            if not 0.0 < ratio < 1.0:
-                where = f"{path}.pruned_ratio" + (f".{key}" if key else "")
-                raise ConfigError(where, f"expected a ratio in (0, 1), got {ratio}")
-        at_least_one(self, path, "finetune_epochs")
+        if self.mode is None:
+            ratios = self.pruned_ratio.items() if isinstance(self.pruned_ratio, dict) else [("", self.pruned_ratio)]
+            for key, ratio in ratios:
+                if not 0.0 < ratio < 1.0:
+                    where = f"{path}.pruned_ratio" + (f".{key}" if key else "")
+                    raise ConfigError(where, f"expected a ratio in (0, 1), got {ratio}")
+            if self.target_flops_reduction is not None:
+                raise ConfigError(f"{path}.target_flops_reduction", f"only used with pruned_ratio: auto "
+                                  f"(sensitivity-guided) or uniform (one ratio solved for the target), but "
+                                  f"pruned_ratio is {_show_ratio(self.pruned_ratio)}")
+        elif self.target_flops_reduction is None:
+            raise ConfigError(f"{path}.target_flops_reduction", f"required by pruned_ratio: {self.mode.value}: "
+                              "the share of FLOPs to remove, in (0, 1), e.g. 0.5")
+        elif not 0.0 < self.target_flops_reduction < 1.0:
+            raise ConfigError(f"{path}.target_flops_reduction",
+                              f"expected a share of FLOPs in (0, 1), got {self.target_flops_reduction}")
+        if self.mode != PrunedRatioMode.AUTO:
+            for key in ("sensitivity_images", "sensitivity_metric", "sensitivity_cache_dir"):
+                if getattr(self, key) is not None:
+                    raise ConfigError(f"{path}.{key}", "only used with pruned_ratio: auto (sensitivity-guided "
+                                      f"pruning), but pruned_ratio is {_show_ratio(self.pruned_ratio)}")
+        at_least_one(self, path, "finetune_epochs", "sensitivity_images")
         positive(self, path, "finetune_lr")
 
 WEIGHT_QUANTIZE_TYPES = ("channel_wise_abs_max", "abs_max")
@@ -731,6 +779,10 @@ class PtqSearchConfig:
         if self.tie_break is not None and self.score != SearchScore.TOP1:
             raise ConfigError(f"{path}.tie_break", f"breaks ties of score top1; score {self.score.value} ranks by "
                               "the cosine alone: remove tie_break or set score top1")
+
+
+def _show_ratio(value) -> str:
+    return "a per-layer map" if isinstance(value, dict) else str(value)
 
 
 @dataclass(frozen=True)

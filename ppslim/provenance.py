@@ -32,7 +32,8 @@ _IGNORED_GLOBAL = {"output_dir", "save_inference_dir", "inference_model_dir", "p
                    "verify_min_cosine", "verify_min_top1_agreement", "verify_int8_min_cosine",
                    "verify_int8_min_top1_agreement"}
 # Slim keys that name inputs and outputs rather than settings (the input is identified by its digest).
-_IGNORED_SLIM = {"model_dir", "output_dir", "optimize_out", "model_filename", "params_filename"}
+_IGNORED_SLIM = {"model_dir", "output_dir", "optimize_out", "model_filename", "params_filename",
+                 "sensitivity_cache_dir"}
 # The Slim section each stage reads; all other Slim sections are irrelevant to its artifact.
 STAGE_SLIM = {"qat": "quant", "prune": "prune", "ptq": "ptq", "lite": "lite"}
 

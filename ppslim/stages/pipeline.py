@@ -86,7 +86,7 @@ def run(cfg: Config) -> PipelineResult:
         (f"PTQ INT8 ({ptq_result.algo}, {ptq_result.calib_images} calib images)",
          evaluate(ptq_result.model_dir), base, ""),
         (f"QAT INT8 ({qat_result.epochs_run} epochs)", evaluate(qat_result.model_dir), base, ""),
-        (f"FPGM {cfg.Slim.prune.pruned_ratio} pruned + fine-tuned", evaluate(pruned_export.model_dir),
+        (f"FPGM {_ratio_label(cfg.Slim.prune)} pruned + fine-tuned", evaluate(pruned_export.model_dir),
          pruned_counts, ""),
         ("FPGM pruned + QAT INT8", evaluate(prune_qat.model_dir), pruned_counts, ""),
         ("Lite x86 FP32 .nb", evaluate(lite_fp32.targets[0].nb_path), base, "verified on this host"),
@@ -108,3 +108,9 @@ def run(cfg: Config) -> PipelineResult:
         "rows": rows, "fp32_top1": fp32.top1, "flops_reduction_pruned": pruned.flops_reduction,
         "train_seconds": trained.seconds})
     return PipelineResult(tuple(rows), markdown, md_path, json_path, round(time.perf_counter() - t0, 1))
+
+
+def _ratio_label(prune_cfg) -> str:
+    if prune_cfg.mode is None:
+        return str(prune_cfg.pruned_ratio)
+    return f"{prune_cfg.mode.value} (FLOPs -{prune_cfg.target_flops_reduction:.0%})"

@@ -6,7 +6,7 @@ import pytest
 
 from ppslim import gpu, reporting
 from ppslim.config import ArchConfig, PruneMethod, from_dict
-from ppslim.errors import ArtifactError, PpslimError
+from ppslim.errors import ArtifactError, ConfigError, PpslimError
 from ppslim.predict import compare, verify
 
 
@@ -77,3 +77,58 @@ def test_qat_wrapping_counts_layers_and_state_is_named():
     assert quanter.wrapped_layers == 4  # 3 Conv2D + 1 Linear
     assert qat_state(net) and all(k.endswith(("._scale", "._accum", "._state")) for k in qat_state(net))
     assert sync_qat_state(net) == 0  # single process: nothing to average
+
+
+def _table(losses_per_unit: dict) -> dict:
+    """A sensitivity table whose loss grows linearly with the ratio, at a per-layer slope."""
+    return {name: {f"{r / 10:.1f}": slope * r / 10 for r in range(1, 10)} for name, slope in losses_per_unit.items()}
+
+
+def test_sensitivity_allocation_meets_flops_target_and_follows_sensitivity():
+    """The loss-threshold allocation on a real network: the FLOPs target is met within tolerance, the least
+    sensitive layer loses the most filters, and the order follows the table, not the layer sizes; solving
+    leaves the network as it was."""
+    from ppslim import models
+    from ppslim.compress import sensitivity as sens
+
+    shape = (3, 32, 32)
+    net = _digits_net()
+    net.eval()
+    before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+    base = models.count_flops(net, shape)
+    pruner = sens._pruner(net, PruneMethod.FPGM, shape)
+    steep = _table({"features.0.weight": 0.5, "features.4.weight": 0.2, "features.8.weight": 0.05})
+    for target in (0.3, 0.5):
+        ratios, estimated = sens.allocate(pruner, net, shape, steep, target)
+        assert abs(estimated - target) <= sens.FLOPS_TOLERANCE
+        assert ratios.get("features.0.weight", 0.0) < ratios["features.4.weight"] < ratios["features.8.weight"]
+    flipped = _table({"features.0.weight": 0.05, "features.4.weight": 0.2, "features.8.weight": 0.5})
+    ratios, estimated = sens.allocate(pruner, net, shape, flipped, 0.3)
+    assert abs(estimated - 0.3) <= sens.FLOPS_TOLERANCE
+    assert ratios["features.0.weight"] > ratios["features.4.weight"] > ratios.get("features.8.weight", 0.0)
+    # a measured curve that dips (noise) or is flat is read as its running worst: no jumps in the ratios
+    noisy = {**steep, "features.8.weight": {**steep["features.8.weight"], "0.3": 0.0, "0.7": 0.0}}
+    ratios, estimated = sens.allocate(pruner, net, shape, noisy, 0.5)
+    assert abs(estimated - 0.5) <= sens.FLOPS_TOLERANCE
+
+    ratio, reduction = sens._bisect_uniform(pruner, net, shape, 0.5)
+    assert abs(reduction - 0.5) <= sens.FLOPS_TOLERANCE and 0.2 < ratio < 0.5
+    with pytest.raises(ConfigError, match=r"^Slim.prune.target_flops_reduction: 0.995 not reachable: pruning 90%"):
+        sens._check_reachable(pruner, net, shape, 0.995)
+    sens.drop_backups(net)
+    assert models.count_flops(net, shape) == base
+    after = net.state_dict()
+    assert set(after) == set(before) and all(np.array_equal(after[k].numpy(), v) for k, v in before.items())
+
+
+def test_loss_curve_is_monotone_and_ratios_grow_with_the_threshold():
+    from ppslim.compress.sensitivity import RAMP, loss_curve, ratios_at
+
+    ratios, losses = loss_curve({"0.1": 0.2, "0.2": 0.1, "0.3": -0.05, "0.4": 0.3})
+    assert list(ratios) == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert np.allclose(losses, [0.0, 0.2, 0.2, 0.2, 0.3] + RAMP * ratios) and np.all(np.diff(losses) > 0)
+    curves = {"a": loss_curve({"0.1": 0.01, "0.5": 0.02, "0.9": 0.05}), "b": loss_curve({"0.1": 0.3, "0.9": 0.9})}
+    assert ratios_at(curves, 0.0) == {}
+    low, high = ratios_at(curves, 0.02), ratios_at(curves, 0.5)
+    assert low["b"] < 0.01 and 0.4 < low["a"] < 0.6  # b: read from (0, 0) to its first point
+    assert high["a"] == 0.9 and 0.1 < high["b"] < 0.9

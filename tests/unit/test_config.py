@@ -236,6 +236,51 @@ def test_prune_ratio_per_layer():
     assert rejected("Slim.prune.pruned_ratio={conv1: 1.5}").key_path == "Slim.prune.pruned_ratio.conv1"
 
 
+@pytest.mark.parametrize("mode", ["auto", "uniform"])
+def test_prune_ratio_solved_for_flops_target(mode):
+    prune = load(f"Slim.prune.pruned_ratio={mode}", "Slim.prune.target_flops_reduction=0.5").Slim.prune
+    assert prune.mode.value == mode and prune.target_flops_reduction == 0.5
+    assert load("Slim.prune.pruned_ratio=0.3").Slim.prune.mode is None
+    err = rejected(f"Slim.prune.pruned_ratio={mode}")
+    assert err.key_path == "Slim.prune.target_flops_reduction" and f"required by pruned_ratio: {mode}" in err.msg
+    for bad in ("0", "1", "1.2", "-0.5"):
+        err = rejected(f"Slim.prune.pruned_ratio={mode}", f"Slim.prune.target_flops_reduction={bad}")
+        assert err.key_path == "Slim.prune.target_flops_reduction" and "(0, 1)" in err.msg
+
+
+@pytest.mark.parametrize("overrides, key, text", [
+    # a target with a given ratio would be silently ignored: refused, naming the modes that use it
+    (["Slim.prune.pruned_ratio=0.3", "Slim.prune.target_flops_reduction=0.5"],
+     "Slim.prune.target_flops_reduction", "only used with pruned_ratio: auto (sensitivity-guided) or uniform"),
+    (["Slim.prune.pruned_ratio={conv1: 0.2}", "Slim.prune.target_flops_reduction=0.5"],
+     "Slim.prune.target_flops_reduction", "pruned_ratio is a per-layer map"),
+    (["Slim.prune.pruned_ratio=atuo"], "Slim.prune.pruned_ratio", "one of [auto, uniform], got 'atuo'"),
+    # the sensitivity knobs only mean something for auto
+    (["Slim.prune.pruned_ratio=0.3", "Slim.prune.sensitivity_images=64"], "Slim.prune.sensitivity_images",
+     "only used with pruned_ratio: auto"),
+    (["Slim.prune.pruned_ratio=uniform", "Slim.prune.target_flops_reduction=0.5", "Slim.prune.sensitivity_metric=loss"],
+     "Slim.prune.sensitivity_metric", "but pruned_ratio is uniform"),
+    (["Slim.prune.sensitivity_cache_dir=/tmp/x"], "Slim.prune.sensitivity_cache_dir", "only used with pruned_ratio: auto"),
+    (["Slim.prune.pruned_ratio=auto", "Slim.prune.target_flops_reduction=0.5", "Slim.prune.sensitivity_images=0"],
+     "Slim.prune.sensitivity_images", "expected an integer >= 1"),
+    (["Slim.prune.pruned_ratio=auto", "Slim.prune.target_flops_reduction=0.5", "Slim.prune.sensitivity_metric=top5"],
+     "Slim.prune.sensitivity_metric", "not in [top1, loss]"),
+])
+def test_prune_target_keys_refused_where_they_do_nothing(overrides, key, text):
+    err = rejected(*overrides)
+    assert err.key_path == key and text in err.msg
+
+
+def test_prune_sensitivity_knobs_default_and_parse():
+    from ppslim.compress.sensitivity import sensitivity_images, sensitivity_metric
+
+    prune = load("Slim.prune.pruned_ratio=auto", "Slim.prune.target_flops_reduction=0.45").Slim.prune
+    assert sensitivity_images(prune) == 256 and sensitivity_metric(prune).value == "top1"
+    prune = load("Slim.prune.pruned_ratio=auto", "Slim.prune.target_flops_reduction=0.45",
+                 "Slim.prune.sensitivity_images=64", "Slim.prune.sensitivity_metric=loss").Slim.prune
+    assert sensitivity_images(prune) == 64 and sensitivity_metric(prune).value == "loss"
+
+
 def test_unknown_prune_method_rejected():
     err = rejected("Slim.prune.name=l2_norm")
     assert err.key_path == "Slim.prune.name"
