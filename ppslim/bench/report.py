@@ -454,8 +454,8 @@ def render_markdown(report: dict) -> str:
             "",
             "### Compression that finds its own best: the unsaturated setting",
             "",
-            f"On the digits default (above) every compressed row is within {spread:.2f} pt of FP32: strategies "
-            "cannot be told apart there. Here the "
+            f"On the digits default (above) the compressed rows differ from FP32 by at most {spread:.2f} pt, too "
+            "little to tell strategies apart. Here the "
             f"same real digits are split harder (449 train / {images or '-'} val images{resolution}) and "
             f"{hard[0]['artifact'].split(' FP32')[0]} at 32x32 reaches {_num(hard[0]['top1'], '{:.4f}')} in FP32. "
             "Each searching method runs beside the fixed recipe it must beat, from the same cached FP32 checkpoint: "

@@ -550,8 +550,13 @@ class Served:
     score_run: Optional[object] = None   # the peer scores with a model compiled for any input size
 
 
+def scored_key(group: str, name: str) -> str:
+    """The timing key of an accuracy-group artifact (names repeat across groups: "PTQ INT8 hist")."""
+    return name if group == DIGITS else f"{group}: {name}"
+
+
 def served_key(art: Artifact, serving_name: str) -> str:
-    return art.name if art.scored else f"{art.name} @ {serving_name}"
+    return scored_key(art.group, art.name) if art.scored else f"{art.name} @ {serving_name}"
 
 
 def openvino_nncf_peer(art: Artifact, images: dict, threads: int, size: int) -> tuple[object, object, dict]:
@@ -591,7 +596,6 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
     outputs disagree or whose top-1 drops more than ``Bench.max_bf16_drop_pt`` (FP32/BF16 servings) or
     ``Bench.max_int8_drop_pt`` (INT8) below the FP32 artifact on oneDNN is refused: listed, not timed.
     Returns (served rows, costs by key, refusals)."""
-    g = cfg.Global
     bench = cfg.Bench
     group_configs = group_configs or {}
     served, costs, refused = [], {}, []
@@ -610,9 +614,10 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
             costs[served[-1].key] = {**cost, "create_predictor_s": round(time.perf_counter() - t0, 2)}
             continue
         model_file, params_file = artifacts.served_files(art.path)
-        if art.scored:
-            servings = [backends.resolve(g.inference_backend, model_file, g.device, g.openvino_precision,
-                                         streams=g.openvino_streams)]
+        if art.scored:  # on its group's configured backend, as its stages verified it
+            gg = gc.Global
+            servings = [backends.resolve(gg.inference_backend, model_file, gg.device, gg.openvino_precision,
+                                         streams=gg.openvino_streams)]
         else:
             servings = backends.candidates(model_file)
         for serving in servings:
@@ -640,8 +645,8 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
         art = s.art
         gc = group_configs.get(art.group, cfg)
         if art.scored:
-            if art.reference and art.reference in by_key:
-                ref = by_key[art.reference].outputs
+            if art.reference and scored_key(art.group, art.reference) in by_key:
+                ref = by_key[scored_key(art.group, art.reference)].outputs
                 a = verify(ref, s.outputs, gc, f"bench: {art.name} vs {art.reference}",
                            min_cosine=gc.Global.verify_int8_min_cosine,
                            min_agreement=gc.Global.verify_int8_min_top1_agreement)
@@ -744,7 +749,7 @@ def accuracy_rows(cfg: Config, arts: list[Artifact], runs: dict, group_configs: 
         if not art.scored:
             continue
         row = {"group": art.group, "artifact": art.name, "variant": art.variant, "precision": art.precision, "params": art.params,
-               "flops": art.flops, "latency_ms": latency_of(art.name, runs), "note": art.note, "path": art.path,
+               "flops": art.flops, "latency_ms": latency_of(scored_key(art.group, art.name), runs), "note": art.note, "path": art.path,
                "backend": None, "top1": None, "top5": None, "delta_pt": None, "images": None, "size_bytes": None,
                "size_ratio": None}
         if art.exists:

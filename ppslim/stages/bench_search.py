@@ -7,8 +7,9 @@ from the same trained FP32 checkpoint (``train.yaml``, trained once and cached u
 - PTQ (``ptq.yaml``, ``Slim.ptq.algo: auto``): the search, and every fixed algorithm of ``Bench.search.ptq_algos``;
 - QAT (``qat.yaml``, ``Slim.quant.distill``): with distillation, and plain (the same file without it: equal epochs,
   schedule and data);
-- pruning (``prune.yaml``, ``Slim.prune.pruned_ratio: auto``): sensitivity-guided ratios, and one uniform FPGM ratio
-  solved for the same ``target_flops_reduction``, fine-tuned alike.
+- pruning (``prune_auto.yaml``, ``Slim.prune.pruned_ratio: auto``): sensitivity-guided ratios, and
+  ``prune_uniform.yaml``, one FPGM ratio for every layer solved for the same ``target_flops_reduction``, fine-tuned
+  alike.
 
 Every artifact is an accuracy row of the ``digits_hard`` group: served on the setting's
 ``Global.inference_backend``, verified against the group's FP32 row, scored on its val split and timed with the
@@ -29,7 +30,7 @@ from .pipeline import derive, suffixed
 
 log = logging.getLogger(__name__)
 
-STAGE_FILES = ("train", "ptq", "qat", "prune")
+STAGE_FILES = ("train", "ptq", "qat", "prune_auto", "prune_uniform")
 
 
 def setting_configs(cfg: Config) -> dict[str, Config]:
@@ -40,13 +41,18 @@ def setting_configs(cfg: Config) -> dict[str, Config]:
     for stage in STAGE_FILES:
         path = os.path.join(folder, f"{stage}.yaml")
         if not os.path.isfile(path):
-            raise ConfigError("Bench.search.setting", f"{folder!r} has no {stage}.yaml (expected train, ptq, qat "
-                              "and prune configs of the unsaturated setting)")
+            raise ConfigError("Bench.search.setting", f"{folder!r} has no {stage}.yaml (expected "
+                              f"{', '.join(f + '.yaml' for f in STAGE_FILES)}: the unsaturated setting's stages)")
         out[stage] = config_mod.load(path)
     wants = {"ptq": ("Slim.ptq.algo", out["ptq"].require("Slim.ptq").algo == PtqAlgo.AUTO, "auto"),
              "qat": ("Slim.quant.distill", out["qat"].require("Slim.quant").distill is not None, "a distill block"),
-             "prune": ("Slim.prune.pruned_ratio", out["prune"].require("Slim.prune").mode == PrunedRatioMode.AUTO,
-                       "auto with target_flops_reduction")}
+             "prune_auto": ("Slim.prune.pruned_ratio",
+                            out["prune_auto"].require("Slim.prune").mode == PrunedRatioMode.AUTO, "auto"),
+             "prune_uniform": ("Slim.prune.target_flops_reduction",
+                               out["prune_uniform"].require("Slim.prune").mode == PrunedRatioMode.UNIFORM and
+                               out["prune_uniform"].Slim.prune.target_flops_reduction ==
+                               out["prune_auto"].Slim.prune.target_flops_reduction,
+                               "pruned_ratio uniform at prune_auto.yaml's target")}
     for stage, (key, ok, expected) in wants.items():
         if not ok:
             raise ConfigError(f"{os.path.join(folder, stage + '.yaml')}: {key}", f"Bench.search compares the "
@@ -65,9 +71,9 @@ def _refusal(error) -> str:
 def _variant(c: Config, variant: str, *overrides: str) -> Config:
     """``c`` writing into folders of its own for ``variant`` (the fixed and searching runs side by side)."""
     g = c.Global
-    return derive(c, f"Global.output_dir={suffixed(g.output_dir, variant)}",
-                  f"Global.save_inference_dir={suffixed(g.save_inference_dir, variant)}", "Global.overwrite=true",
-                  *overrides)
+    return derive(c, f"Global.output_dir={os.path.join(os.path.dirname(g.output_dir), variant)}",
+                  f"Global.save_inference_dir={os.path.join(os.path.dirname(g.save_inference_dir), variant)}",
+                  "Global.overwrite=true", *overrides)
 
 
 def unsaturated_artifacts(cfg: Config) -> tuple[list[Artifact], Config]:
@@ -115,14 +121,15 @@ def unsaturated_artifacts(cfg: Config) -> tuple[list[Artifact], Config]:
                             **base, reference=fp32_name, note=f"QAT fine-tuning top-1 {result.best_top1:.4f}",
                             extra={"distill": getattr(result, "distill", None)}))
 
-    target = stages["prune"].Slim.prune.target_flops_reduction
-    for variant, label, extra in (("pruned_uniform", "FPGM uniform ratio", ["Slim.prune.pruned_ratio=uniform"]),
-                                  ("pruned_sensitivity", "FPGM sensitivity-guided ratios", [])):
-        pcfg = _variant(stages["prune"], variant, weights, *extra)
+    target = stages["prune_auto"].Slim.prune.target_flops_reduction
+    for variant, label, stage in (("pruned_uniform", "FPGM uniform ratio", "prune_uniform"),
+                                  ("pruned_sensitivity", "FPGM sensitivity-guided ratios", "prune_auto")):
+        pcfg = _variant(stages[stage], variant, weights)
         pruned = prune.run(pcfg)
         exported = export.run(derive(pcfg, f"Global.pretrained_model={pruned.best_model}"))
         out.append(Artifact(f"{label} (FLOPs target -{100 * target:.0f}%)", UNSATURATED, variant,
                             exported.model_dir, "FP32", exported.params, exported.flops,
                             note=f"FLOPs -{100 * pruned.flops_reduction:.1f}%",
-                            extra={"flops_reduction": pruned.flops_reduction}))
+                            extra={"flops_reduction": pruned.flops_reduction, "ratios": pruned.ratios,
+                                   "sensitivity_seconds": pruned.sensitivity_seconds}))
     return out, tcfg

@@ -346,3 +346,30 @@ def test_search_targets_from_plain_rows():
     acc[-1] = _acc("digits_hard", "pruned_sensitivity", "FPGM sensitivity-guided", 0.91, flops_reduction=0.40)
     pruning = next(x for x in bench_report.search_targets({"accuracy": acc, "latency": lat}) if "FPGM" in x["target"])
     assert pruning["met"] is False  # below 45% FLOPs: not the comparison the issue asks for
+
+
+def test_search_setting_is_checked_before_any_work(tmp_path):
+    """``Bench.search.setting``: a folder of the unsaturated setting's stage configs, each holding the searching
+    method the bench compares with the fixed one; a missing file or a fixed method is one line naming it."""
+    import shutil
+
+    from ppslim.stages import bench_search
+
+    setting = tmp_path / "digits_hard"
+    shutil.copytree(REPO / "configs" / "digits_hard", setting)
+    (setting / "train.yaml").write_text((setting / "train.yaml").read_text().replace(
+        "_BASE_: ../digits/train.yaml", f"_BASE_: {REPO / 'configs' / 'digits' / 'train.yaml'}"))
+    bench_yaml = tmp_path / "bench.yaml"
+    bench_yaml.write_text(f"_BASE_: {DIGITS_CONFIG}\nBench:\n  search:\n    setting: ./digits_hard\n")
+    cfg = config.load(str(bench_yaml))
+    stages = bench_search.setting_configs(cfg)
+    assert set(stages) == {"train", "ptq", "qat", "prune_auto", "prune_uniform"}
+    assert stages["ptq"].Global.output_dir.endswith("digits_hard/ptq")  # under the bench's folders, not ./output
+    (setting / "ptq.yaml").write_text((setting / "ptq.yaml").read_text().replace("algo: auto", "algo: hist"))
+    with pytest.raises(ConfigError, match=r"ptq.yaml: Slim.ptq.algo: Bench.search compares .* expected auto"):
+        bench_search.setting_configs(cfg)
+    (setting / "qat.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"Bench.search.setting: .* has no qat.yaml"):
+        bench_search.setting_configs(cfg)
+    with pytest.raises(ConfigError, match=r"Bench.search.setting: expected the unsaturated setting's folder"):
+        config.load(str(bench_yaml), ["Bench.search.setting="])
