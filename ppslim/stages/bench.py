@@ -360,8 +360,8 @@ def verified_ptq(cfg: Config, src: str, algos, overhead: Optional[dict] = None, 
 
 def searched_ptq(cfg: Config, src: str, algos) -> tuple:
     """Each fixed algorithm of ``algos`` (verified, then scored on the Eval split by ``eval`` with the deploy
-    backend), then ``Slim.ptq.algo: auto``, whose model is the one kept (and timed). Returns (auto's result,
-    the refusals, the comparison rows); raises ``ArtifactError`` when auto is refused."""
+    backend), then ``Slim.ptq.algo: auto``, whose model is the one kept (and timed). Returns (auto's result, or
+    None when it was refused too; the refusals; the comparison rows)."""
     compared, refused = [], []
     for algo in [*algos, "auto"]:
         name = algo if algo == "auto" else algo.value
@@ -369,15 +369,14 @@ def searched_ptq(cfg: Config, src: str, algos) -> tuple:
                                               "Global.overwrite=true"))
         if error is not None:
             reason = str(error).split(": ", 1)[-1]
+            log.warning("PTQ %s of %s refused: %s", name, src, reason)
             refused.append({"algo": name, "reason": reason})
             compared.append({"algo": name, "top1": None, "refused": reason})
-            if algo == "auto":
-                raise ArtifactError(f"{src}: auto PTQ was refused: {reason}")
             continue
         top1 = eval_stage.run(derive(cfg, f"Global.inference_model_dir={result.model_dir}")).top1
         compared.append({"algo": name, "top1": top1, "refused": None, "seconds": result.seconds,
                          **({"search": search_record(result)} if algo == "auto" else {})})
-    return result, [r for r in refused if r["algo"] != "auto"], compared
+    return result, refused if result is None else [r for r in refused if r["algo"] != "auto"], compared
 
 
 def search_record(result) -> Optional[dict]:
@@ -466,14 +465,14 @@ def build_latency_model(cfg: Config, bench: BenchConfig, lm: LatencyModelConfig,
         log.warning("%s", e)
         int8, refused = None, [{"algo": "/".join(a.value for a in lm.ptq_algos), "reason": str(e).split(": ", 1)[-1]}]
     out = [Artifact(fp32_name, lm.arch, "pruned_fp32" if pruned else "fp32", fp32.model_dir, "FP32", fp32.params,
-                    fp32.flops, extra={**extra, **({"refused": refused} if int8 is None else {})})]
+                    fp32.flops, extra={**extra, **({"refused": refused} if int8 is None else {}),
+                                       **({"ptq_compared": compared} if compared is not None else {})})]
     if int8 is not None:
         out.append(Artifact(f"{lm.arch} {tag}PTQ INT8 ({int8.algo})", lm.arch, "pruned_int8" if pruned else "int8",
                             int8.model_dir, "INT8", fp32.params, fp32.flops, reference=fp32_name,
                             note=f"{int8.calib_images} calibration images",
                             extra={**extra, "ptq_algo": int8.algo, "refused": refused,
-                                   "ptq_attempts": [a.value for a in lm.ptq_algos],
-                                   **({"ptq_compared": compared} if compared is not None else {})}))
+                                   "ptq_attempts": [a.value for a in lm.ptq_algos]}))
     nncf_cfg = derive(ecfg, f"Global.inference_model_dir={fp32.model_dir}", "Slim.ptq.engine=nncf")
     result, error = ptq_or_refusal(nncf_cfg)
     if error is None:

@@ -343,6 +343,14 @@ def test_search_targets_from_plain_rows():
     assert t["digits_hard QAT + distillation vs plain QAT, equal epochs (pt)"]["measured"] == 0.29
     pruning = t["digits_hard sensitivity-guided vs uniform FPGM top-1 at equal FLOPs reduction (pt)"]
     assert pruning["met"] is True and pruning["measured"] == 1.0
+    refused = [{"algo": "hist", "top1": None, "refused": "cosine 0.92"}, {"algo": "auto", "top1": 0.80}]
+    r50 = [{"model": "resnet50", "variant": "fp32", "backend": "paddle-cpu-onednn", "top1": 0.81,
+            "ptq_compared": refused}]
+    rescued = next(x for x in bench_report.search_targets({"accuracy": [], "latency": r50}))
+    assert rescued["met"] is True and "every fixed algorithm refused" in rescued["required"]
+    refused[1] = {"algo": "auto", "top1": None, "refused": "cosine 0.93"}
+    both = next(x for x in bench_report.search_targets({"accuracy": [], "latency": r50}))
+    assert both["met"] is None and both["measured"] == "refused"  # nothing verified to compare
     acc[-1] = _acc("digits_hard", "pruned_sensitivity", "FPGM sensitivity-guided", 0.91, flops_reduction=0.40)
     pruning = next(x for x in bench_report.search_targets({"accuracy": acc, "latency": lat}) if "FPGM" in x["target"])
     assert pruning["met"] is False  # below 45% FLOPs: not the comparison the issue asks for
