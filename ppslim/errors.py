@@ -15,4 +15,15 @@ class ConfigError(PpslimError):
 
 
 class ArtifactError(PpslimError):
-    """An input or output artifact is missing, malformed, or failed verification."""
+    """An input or output artifact is missing, malformed, or failed verification. ``reason`` is the message
+    without the subject it names (``what``), when the raiser knows where that subject ends."""
+
+    def __init__(self, msg: str, reason: str | None = None):
+        self.reason = reason
+        super().__init__(msg)
+
+
+def refusal_reason(error: Exception) -> str:
+    """Why an artifact was refused, without its subject: the error's ``reason``, else the message after its
+    first ``": "`` (a subject may contain one itself, as ``PTQ (auto: hist)`` does: hence ``reason``)."""
+    return getattr(error, "reason", None) or str(error).split(": ", 1)[-1]

@@ -123,8 +123,9 @@ def verify(reference: np.ndarray, candidate: np.ndarray, cfg: Config, what: str,
     min_agree = g.verify_min_top1_agreement if min_agreement is None else min_agreement
     failures = shortfalls(result, candidate, min_cos, min_agree)
     if failures:
-        raise ArtifactError(f"{what}: outputs disagree with the reference on {result.images} real images "
-                            f"({', '.join(failures)}); artifact refused")
+        reason = (f"outputs disagree with the reference on {result.images} real images ({', '.join(failures)}); "
+                  "artifact refused")
+        raise ArtifactError(f"{what}: {reason}", reason=reason)
     log.info("%s verified: cosine %.4f, top-1 agreement %.3f on %d images", what, result.cosine,
              result.top1_agreement, result.images)
     return result

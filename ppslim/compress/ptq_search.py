@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import artifacts, data, logs
 from ..config import Config, InferenceBackend, PtqAlgo, PtqConfig, PtqSearchConfig, SearchScore, TieBreak
-from ..errors import ArtifactError, ConfigError, PpslimError
+from ..errors import ArtifactError, ConfigError, PpslimError, refusal_reason
 
 log = logging.getLogger(__name__)
 
@@ -534,7 +534,7 @@ def keep_best(outcome: Outcome, save: Callable[[str, str], object]) -> tuple[obj
         try:
             return save(folder, row.name), row, candidate, calib, "; ".join(notes)
         except ArtifactError as e:
-            reason = str(e).split("): ", 1)[-1]  # after "PTQ (auto: <candidate>)"
+            reason = refusal_reason(e)
             log.warning("PTQ search: %s passed on the holdout but was refused: %s", row.name, reason)
             notes.append(f"{row.name} refused on the verification images ({reason})")
     raise ArtifactError("PTQ search: every candidate verified on the holdout was refused on the verification "

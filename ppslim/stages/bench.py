@@ -34,7 +34,7 @@ from .. import artifacts, data, logs, models
 from ..bench import report as bench_report, timing
 from ..compress import pruning
 from ..config import BenchConfig, Config, Device, InferenceBackend, LatencyModelConfig, PruneMethod, to_dict
-from ..errors import ArtifactError, ConfigError
+from ..errors import ArtifactError, ConfigError, refusal_reason
 from ..inference_model import verification_images
 from ..predict import PaddlePredictor, compare, inference_config, predict_all, topk_scores, verify
 from ..serve import backends, cpu, pick
@@ -120,7 +120,7 @@ def digits_artifacts(cfg: Config, bench: BenchConfig) -> list[Artifact]:
         except ArtifactError as e:  # a refused algorithm is a result too: its row says why
             log.warning("PTQ %s refused: %s", algo.value, e)
             out.append(Artifact(name, "digits", variant, "", "INT8", **base,
-                                note="refused by verification: " + str(e).split(": ", 1)[-1]))
+                                note="refused by verification: " + refusal_reason(e)))
             continue
         out.append(Artifact(name, "digits", variant, result.model_dir, "INT8", **base, reference=fp32_name,
                             note=f"{result.calib_images} calibration images"))
@@ -131,14 +131,14 @@ def digits_artifacts(cfg: Config, bench: BenchConfig) -> list[Artifact]:
         out.append(Artifact("PTQ INT8 auto (search)", DIGITS, "ptq_auto", result.model_dir if result else "", "INT8",
                             **base, reference=fp32_name if result else None,
                             note=search_note(search) if result else
-                            "refused by verification: " + str(error).split(": ", 1)[-1],
+                            "refused by verification: " + refusal_reason(error),
                             extra={"search": search} if search else {}))
     src = copy_model(fp32.model_dir, suffixed(g.save_inference_dir, "ptq_nncf"))
     result, error = ptq_or_refusal(derive(cfg, f"Global.inference_model_dir={src}", "Slim.ptq.engine=nncf"))
     out.append(Artifact("PTQ INT8 NNCF (OpenVINO IR)", "digits", "ptq_nncf", result.model_dir if result else "", "INT8",
                         **base, reference=fp32_name if result else None,
                         note=f"{result.calib_images} calibration images" if result else
-                        "refused by verification: " + str(error).split(": ", 1)[-1]))
+                        "refused by verification: " + refusal_reason(error)))
     quantized = qat.run(stage_config(cfg, "qat", weights))
     out.append(Artifact(f"QAT INT8 ({quantized.epochs_run} epochs)", "digits", "qat", quantized.model_dir, "INT8",
                         **base))
@@ -351,7 +351,7 @@ def verified_ptq(cfg: Config, src: str, algos, overhead: Optional[dict] = None, 
             result, error = ptq_or_refusal(algo_cfg)
         if error is not None:
             log.warning("PTQ %s of %s refused: %s", algo.value, src, error)
-            refused.append({"algo": algo.value, "reason": str(error).split(": ", 1)[-1]})
+            refused.append({"algo": algo.value, "reason": refusal_reason(error)})
             continue
         return result, refused
     raise ArtifactError(f"{src}: every PTQ algorithm was refused: " + "; ".join(f"{r['algo']}: {r['reason']}"
@@ -368,7 +368,7 @@ def searched_ptq(cfg: Config, src: str, algos) -> tuple:
         result, error = ptq_or_refusal(derive(cfg, f"Global.inference_model_dir={src}", f"Slim.ptq.algo={name}",
                                               "Global.overwrite=true"))
         if error is not None:
-            reason = str(error).split(": ", 1)[-1]
+            reason = refusal_reason(error)
             log.warning("PTQ %s of %s refused: %s", name, src, reason)
             refused.append({"algo": name, "reason": reason})
             compared.append({"algo": name, "top1": None, "refused": reason})
@@ -463,7 +463,7 @@ def build_latency_model(cfg: Config, bench: BenchConfig, lm: LatencyModelConfig,
             int8, refused = verified_ptq(ecfg, fp32.model_dir, lm.ptq_algos)
     except ArtifactError as e:  # every algorithm refused: the FP32 row says so, no INT8 row is timed
         log.warning("%s", e)
-        int8, refused = None, [{"algo": "/".join(a.value for a in lm.ptq_algos), "reason": str(e).split(": ", 1)[-1]}]
+        int8, refused = None, [{"algo": "/".join(a.value for a in lm.ptq_algos), "reason": refusal_reason(e)}]
     out = [Artifact(fp32_name, lm.arch, "pruned_fp32" if pruned else "fp32", fp32.model_dir, "FP32", fp32.params,
                     fp32.flops, extra={**extra, **({"refused": refused} if int8 is None else {}),
                                        **({"ptq_compared": compared} if compared is not None else {})})]
@@ -484,13 +484,13 @@ def build_latency_model(cfg: Config, bench: BenchConfig, lm: LatencyModelConfig,
         log.warning("NNCF PTQ of %s refused: %s", name, error)
     if pruned:
         if error is not None:
-            out[0].extra.setdefault("refused", []).append({"algo": "nncf", "reason": str(error).split(": ", 1)[-1]})
+            out[0].extra.setdefault("refused", []).append({"algo": "nncf", "reason": refusal_reason(error)})
         return out
     out.append(Artifact(f"{lm.arch} OpenVINO + NNCF INT8 (direct)", lm.arch, "peer_nncf", fp32.model_dir, "INT8",
                         fp32.params, fp32.flops, reference=fp32_name,
                         note="peer: nncf.quantize + compile_model as a user writes them, same calibration images",
                         extra={"calib": nncf_cfg, "refused": [] if error is None else
-                               [{"algo": "nncf", "reason": str(error).split(": ", 1)[-1]}]}))
+                               [{"algo": "nncf", "reason": refusal_reason(error)}]}))
     return out
 
 
@@ -673,18 +673,19 @@ def open_served(cfg: Config, arts: list[Artifact], images: dict, threads: int,
                                "backend": s.serving["name"]}
             drop = round(100 * (ref.top1 - s.top1), 2)
             if drop > drop_bar:
-                raise ArtifactError(f"{what}: top-1 {100 * s.top1:.2f}% is {drop:.2f} pt below FP32's "
-                                    f"{100 * ref.top1:.2f}% (allowed {drop_bar} pt); refused")
+                reason = (f"top-1 {100 * s.top1:.2f}% is {drop:.2f} pt below FP32's {100 * ref.top1:.2f}% "
+                          f"(allowed {drop_bar} pt); refused")
+                raise ArtifactError(f"{what}: {reason}", reason=reason)
         except ArtifactError as e:
             if s.serving.get("peer"):  # the peer is measured, not served: its numbers are reported as they are
                 log.warning("peer (reported, not served): %s", e)
                 s.agreement = {**(s.agreement or {}), "verified": False,
-                               "reason": str(e).split("paddle-cpu-onednn: ", 1)[-1]}
+                               "reason": refusal_reason(e)}
                 kept.append(s)
                 continue
             log.warning("%s", e)
             refused.append({"model": art.group, "artifact": art.name, "backend": s.serving["name"],
-                            "reason": str(e).split("paddle-cpu-onednn: ", 1)[-1]})
+                            "reason": refusal_reason(e)})
             continue
         kept.append(s)
     return kept, costs, refused

@@ -22,7 +22,7 @@ import os
 
 from .. import config as config_mod
 from ..config import Config, PrunedRatioMode, PtqAlgo
-from ..errors import ArtifactError, ConfigError
+from ..errors import ArtifactError, ConfigError, refusal_reason
 from . import export, prune, qat, train
 from .bench import (UNSATURATED, Artifact, cached_stage, copy_model, ptq_or_refusal, recipe_digest, search_note,
                     search_record)
@@ -65,7 +65,7 @@ def setting_configs(cfg: Config) -> dict[str, Config]:
 
 
 def _refusal(error) -> str:
-    return "refused by verification: " + str(error).split(": ", 1)[-1]
+    return "refused by verification: " + refusal_reason(error)
 
 
 def _variant(c: Config, variant: str, *overrides: str) -> Config:

@@ -25,11 +25,6 @@ from ppslim.predict import paddle_predictor, predict_all
 from ppslim.stages import ptq
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-c", "--config", required=True)
@@ -70,9 +65,8 @@ def main() -> None:
             held, rest = order[:size], order[size:]
 
             def key(name: str) -> tuple:
-                out = outputs[name][held]
-                nll = -np.log(softmax(out.astype("float64"))[np.arange(size), labels[held]] + 1e-12).mean()
-                return (-(out.argmax(1) == labels[held]).mean(), nll)
+                out = outputs[name][held]  # ranked as the search ranks: top-1, then its cross-entropy
+                return (-(out.argmax(1) == labels[held]).mean(), ptq_search.cross_entropy(out, labels[held]))
 
             pick = min(outputs, key=key)
             top1 = {n: (outputs[n][rest].argmax(1) == labels[rest]).mean() for n in outputs}

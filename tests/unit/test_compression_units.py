@@ -6,7 +6,7 @@ import pytest
 
 from ppslim import gpu, reporting
 from ppslim.config import ArchConfig, PruneMethod, from_dict
-from ppslim.errors import ArtifactError, ConfigError, PpslimError
+from ppslim.errors import ArtifactError, ConfigError, PpslimError, refusal_reason
 from ppslim.predict import compare, verify
 
 
@@ -21,6 +21,10 @@ def test_compare_and_verify():
         verify(ref, flipped, cfg, "thing")
     with pytest.raises(ArtifactError, match="non-finite outputs"):
         verify(ref, np.full_like(ref, np.nan), cfg, "nan", min_cosine=-1, min_agreement=0)
+    with pytest.raises(ArtifactError) as refused:  # a subject with ": " in it (a PTQ search candidate)
+        verify(ref, flipped, cfg, "PTQ (auto: hist(0.999))")
+    assert refusal_reason(refused.value).startswith("outputs disagree with the reference on 2 real images (cosine")
+    assert refusal_reason(ArtifactError("PTQ of m refused: no candidate passed")) == "no candidate passed"
 
 
 def test_markdown_table_formats_and_missing_values():
