@@ -114,6 +114,12 @@ def shortfalls(result: Agreement, candidate: np.ndarray, min_cosine: float, min_
     return failures
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``[N, classes]`` logits (numerically shifted)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 def verify(reference: np.ndarray, candidate: np.ndarray, cfg: Config, what: str, min_cosine: float | None = None,
            min_agreement: float | None = None) -> Agreement:
     """Refuse an artifact whose outputs drift from its reference beyond the configured tolerance."""

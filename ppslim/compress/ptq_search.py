@@ -357,12 +357,10 @@ def _rank_key(row: CandidateResult, score: SearchScore, tie_break: Optional[TieB
 def cross_entropy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """Mean negative log-likelihood of ``labels``; ``outputs`` are logits, or probabilities when every row
     is non-negative and sums to 1 (a model exported with its softmax)."""
+    from ..predict import softmax
+
     out = outputs.reshape(len(outputs), -1).astype("float64")
-    if np.all(out >= 0) and np.allclose(out.sum(1), 1.0, atol=1e-3):
-        probs = out
-    else:
-        shifted = out - out.max(1, keepdims=True)
-        probs = np.exp(shifted) / np.exp(shifted).sum(1, keepdims=True)
+    probs = out if np.all(out >= 0) and np.allclose(out.sum(1), 1.0, atol=1e-3) else softmax(out)
     return float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
 
 

@@ -363,8 +363,8 @@ def searched_ptq(cfg: Config, src: str, algos) -> tuple:
     backend), then ``Slim.ptq.algo: auto``, whose model is the one kept (and timed). Returns (auto's result, or
     None when it was refused too; the refusals; the comparison rows)."""
     compared, refused = [], []
-    for algo in [*algos, "auto"]:
-        name = algo if algo == "auto" else algo.value
+
+    def attempt(name: str):
         result, error = ptq_or_refusal(derive(cfg, f"Global.inference_model_dir={src}", f"Slim.ptq.algo={name}",
                                               "Global.overwrite=true"))
         if error is not None:
@@ -372,11 +372,16 @@ def searched_ptq(cfg: Config, src: str, algos) -> tuple:
             log.warning("PTQ %s of %s refused: %s", name, src, reason)
             refused.append({"algo": name, "reason": reason})
             compared.append({"algo": name, "top1": None, "refused": reason})
-            continue
+            return None
         top1 = eval_stage.run(derive(cfg, f"Global.inference_model_dir={result.model_dir}")).top1
         compared.append({"algo": name, "top1": top1, "refused": None, "seconds": result.seconds,
-                         **({"search": search_record(result)} if algo == "auto" else {})})
-    return result, refused if result is None else [r for r in refused if r["algo"] != "auto"], compared
+                         **({"search": search_record(result)} if name == "auto" else {})})
+        return result
+
+    for algo in algos:
+        attempt(algo.value)
+    auto = attempt("auto")  # the last one written into the folder: the model kept and timed
+    return auto, refused if auto is None else [r for r in refused if r["algo"] != "auto"], compared
 
 
 def search_record(result) -> Optional[dict]:

@@ -9,7 +9,7 @@ import numpy as np
 from ..config import Config
 from ..data import build_infer_transform
 from ..errors import ConfigError
-from ..predict import open_artifact
+from ..predict import open_artifact, softmax
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -61,11 +61,6 @@ def class_names(path: str | None) -> dict[int, str]:
             if key.isdigit():
                 names[int(key)] = name.strip() or key
     return names
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def run(cfg: Config) -> InferResult:
