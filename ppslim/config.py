@@ -899,8 +899,13 @@ class BenchSearchConfig:
     # Fixed PTQ algorithms auto PTQ is compared with (on this setting; the digits and latency models use
     # Bench.ptq_algos and latency_models[].ptq_algos).
     ptq_algos: tuple[PtqAlgo, ...] = (PtqAlgo.HIST, PtqAlgo.AVG, PtqAlgo.MSE, PtqAlgo.KL)
+    # QAT with and without distillation runs at this many seeds (qat.yaml's Global.seed and the next ones); the
+    # bar compares the means, since one seed's best epoch moves top-1 by more than the margin being measured.
+    qat_seeds: int = 3
 
     def validate(self, path: str) -> None:
+        if self.qat_seeds < 1:
+            raise ConfigError(f"{path}.qat_seeds", f"expected a number of seeds >= 1, got {self.qat_seeds}")
         if not self.setting:
             raise ConfigError(f"{path}.setting", "expected the unsaturated setting's folder of stage configs (e.g. "
                               "../digits_hard, relative to the bench config)")

@@ -6,7 +6,7 @@ from the same trained FP32 checkpoint (``train.yaml``, trained once and cached u
 
 - PTQ (``ptq.yaml``, ``Slim.ptq.algo: auto``): the search, and every fixed algorithm of ``Bench.search.ptq_algos``;
 - QAT (``qat.yaml``, ``Slim.quant.distill``): with distillation, and plain (the same file without it: equal epochs,
-  schedule and data);
+  schedule and data), each at ``Bench.search.qat_seeds`` seeds from the file's ``Global.seed``;
 - pruning (``prune_auto.yaml``, ``Slim.prune.pruned_ratio: auto``): sensitivity-guided ratios, and
   ``prune_uniform.yaml``, one FPGM ratio for every layer solved for the same ``target_flops_reduction``, fine-tuned
   alike.
@@ -76,6 +76,27 @@ def _variant(c: Config, variant: str, *overrides: str) -> Config:
                   "Global.overwrite=true", *overrides)
 
 
+def qat_variant(variant: str, index: int, seed: int) -> str:
+    """The first seed's row keeps the plain variant name (``qat``, ``qat_distill``); the others carry their seed."""
+    return variant if index == 0 else f"{variant}_s{seed}"
+
+
+def _qat_row(c: Config, variant: str, label: str, seed: int, base: dict, *overrides: str) -> Artifact:
+    """One QAT run of the comparison at ``seed``: the exported INT8 row, or the row saying why it was refused."""
+    extra = {"seed": seed}
+    try:
+        result = qat.run(_variant(c, variant, f"Global.seed={seed}", *overrides))
+    except ArtifactError as e:  # an INT8 export refused by verification is a row that says why
+        log.warning("%s (seed %d) refused: %s", label, seed, e)
+        return Artifact(f"{label}, seed {seed}", UNSATURATED, variant, "", "INT8", **base, note=_refusal(e),
+                        extra=extra)
+    # no reference: fine-tuning moves the weights away from FP32's (qat.run verified the export against its own
+    # fine-tuned graph), as for the digits QAT row
+    return Artifact(f"{label}, {result.epochs_run} epochs, seed {seed}", UNSATURATED, variant, result.model_dir,
+                    "INT8", **base, note=f"QAT fine-tuning top-1 {result.best_top1:.4f}",
+                    extra={**extra, "distill": getattr(result, "distill", None)})
+
+
 def unsaturated_artifacts(cfg: Config) -> tuple[list[Artifact], Config]:
     """Train (cached), export and compress the unsaturated setting every way ``Bench.search`` compares.
 
@@ -108,20 +129,13 @@ def unsaturated_artifacts(cfg: Config) -> tuple[list[Artifact], Config]:
     out.append(ptq_row("PTQ INT8 auto (search)", "ptq_auto"))
 
     distill = stages["qat"].Slim.quant.distill
-    for variant, label, extra in (("qat", "QAT INT8", ["Slim.quant.distill=null"]),
-                                  ("qat_distill", f"QAT INT8 + distillation (w {distill.weight:g}, "
-                                   f"T {distill.temperature:g})", [])):
-        try:
-            result = qat.run(_variant(stages["qat"], variant, weights, *extra))
-        except ArtifactError as e:  # an INT8 export refused by verification is a row that says why
-            log.warning("%s refused: %s", label, e)
-            out.append(Artifact(label, UNSATURATED, variant, "", "INT8", **base, note=_refusal(e)))
-            continue
-        # no reference: fine-tuning moves the weights away from FP32's (qat.run verified the export against its
-        # own fine-tuned graph), as for the digits QAT row
-        out.append(Artifact(f"{label}, {result.epochs_run} epochs", UNSATURATED, variant, result.model_dir, "INT8",
-                            **base, note=f"QAT fine-tuning top-1 {result.best_top1:.4f}",
-                            extra={"distill": getattr(result, "distill", None)}))
+    first_seed = stages["qat"].Global.seed
+    for seed in range(first_seed, first_seed + bench.search.qat_seeds):
+        for variant, label, extra in (("qat", "QAT INT8", ["Slim.quant.distill=null"]),
+                                      ("qat_distill", f"QAT INT8 + distillation (w {distill.weight:g}, "
+                                       f"T {distill.temperature:g})", [])):
+            out.append(_qat_row(stages["qat"], qat_variant(variant, seed - first_seed, seed), label, seed, base,
+                                weights, *extra))
 
     target = stages["prune_auto"].Slim.prune.target_flops_reduction
     for variant, label, stage in (("pruned_uniform", "FPGM uniform ratio", "prune_uniform"),
