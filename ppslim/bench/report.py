@@ -279,16 +279,16 @@ def qat_distill_target(hard: list) -> Optional[dict]:
     """Distillation QAT over plain QAT at equal epochs: the difference of their mean top-1 over the seeds both
     ran (``Bench.search.qat_seeds``); a refused export at any seed is a miss, not a dropped seed."""
     plain, distill = _by_seed(hard, "qat"), _by_seed(hard, "qat_distill")
-    seeds = sorted(set(plain) & set(distill), key=lambda s: (s is None, s))
+    seeds = sorted(set(plain) & set(distill))
     if not seeds:
         return None
     name = "digits_hard QAT + distillation vs plain QAT, equal epochs (pt, mean over seeds)"
     refused = [s for s in seeds if plain[s] is None or distill[s] is None]
     if refused:
         return _target(name, "> 0", f"refused at seed {', '.join(map(str, refused))}", False)
-    per_seed = [round(100 * (distill[s] - plain[s]), 2) for s in seeds]
-    margin = round(100 * (sum(distill[s] for s in seeds) - sum(plain[s] for s in seeds)) / len(seeds), 2)
-    detail = ", ".join(f"{'' if s is None else s}: {d:+.2f}" for s, d in zip(seeds, per_seed))
+    gains = [100 * (distill[s] - plain[s]) for s in seeds]
+    margin = round(sum(gains) / len(gains), 2)
+    detail = ", ".join(f"{s}: {g:+.2f}" for s, g in zip(seeds, gains))
     return _target(name, f"> 0 (the mean of {len(seeds)} seed(s); per seed {detail})", margin, margin > 0)
 
 

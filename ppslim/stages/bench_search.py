@@ -131,11 +131,11 @@ def unsaturated_artifacts(cfg: Config) -> tuple[list[Artifact], Config]:
     distill = stages["qat"].Slim.quant.distill
     first_seed = stages["qat"].Global.seed
     for seed in range(first_seed, first_seed + bench.search.qat_seeds):
-        for variant, label, extra in (("qat", "QAT INT8", ["Slim.quant.distill=null"]),
-                                      ("qat_distill", f"QAT INT8 + distillation (w {distill.weight:g}, "
-                                       f"T {distill.temperature:g})", [])):
+        for variant, label, overrides in (("qat", "QAT INT8", ["Slim.quant.distill=null"]),
+                                          ("qat_distill", f"QAT INT8 + distillation (w {distill.weight:g}, "
+                                           f"T {distill.temperature:g})", [])):
             out.append(_qat_row(stages["qat"], qat_variant(variant, seed - first_seed, seed), label, seed, base,
-                                weights, *extra))
+                                weights, *overrides))
 
     target = stages["prune_auto"].Slim.prune.target_flops_reduction
     for variant, label, stage in (("pruned_uniform", "FPGM uniform ratio", "prune_uniform"),
