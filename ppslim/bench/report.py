@@ -13,6 +13,7 @@ import subprocess
 from typing import Callable, Optional
 
 from .. import artifacts, reporting
+from ..compress.ptq_search import Gate
 
 RESULTS_JSON, RESULTS_MD, PLOT_PNG = "results.json", "results.md", "accuracy_vs_latency.png"
 
@@ -242,6 +243,7 @@ def _search_row(model: str, fixed: dict, auto_top1: Optional[float], search: Opt
             "best_fixed_top1": scored.get(best), "auto_top1": auto_top1,
             "auto_pick": (search or {}).get("pick"), "candidates": (search or {}).get("tried"),
             "seconds": (search or {}).get("wall_s"), "table": (search or {}).get("candidates"),
+            "gate": (search or {}).get("gate"),
             "delta_pt": None if auto_top1 is None or best is None else round(100 * (auto_top1 - scored[best]), 2)}
 
 
@@ -508,9 +510,7 @@ def render_markdown(report: dict) -> str:
                       ("candidates", lambda r: reporting.fmt(r["candidates"])),
                       ("search wall time (s)", lambda r: _num(r["seconds"], "{:.0f}"))])]
         for r in searches:
-            if r["table"]:
-                lines += ["", f"<details><summary>{r['model']}: the search's {len(r['table'])} candidates</summary>",
-                          "", _candidate_table(r["table"]), "", "</details>"]
+            lines += search_details(r)
     lat = report["latency"]
     if lat and any("backend" in r for r in lat):
         lines += [
@@ -618,6 +618,15 @@ def _accuracy_table(rows: list[dict], batches) -> str:
         ("params", lambda r: reporting.fmt(r["params"])), ("FLOPs", lambda r: reporting.fmt(r["flops"])),
         *[(f"latency b{b} (ms)", lambda r, b=b: _ms(r["latency_ms"].get(str(b)))) for b in batches],
         ("note", lambda r: r.get("note", ""))])
+
+
+def search_details(row: dict) -> list[str]:
+    """A search's candidate table, folded, and its test against the baseline (a :func:`ptq_search_rows` row)."""
+    if not row["table"]:
+        return []
+    gate = [f"Against the baseline: {Gate(**row['gate']).text()}.", ""] if row.get("gate") else []
+    return ["", f"<details><summary>{row['model']}: the search's {len(row['table'])} candidates</summary>", "",
+            _candidate_table(row["table"]), "", *gate, "</details>"]
 
 
 def _candidate_table(candidates: list[dict]) -> str:

@@ -19,6 +19,11 @@ instead. This module does the same, bounded and deterministic:
    logits vs FP32), then the cosine, then candidate order; at the same top-1 a candidate with fewer
    layers left in FP32 wins. A candidate that fails the INT8 verification bars
    (``Global.verify_int8_min_*``) on the holdout is refused, never picked.
+   **Gate** (:func:`gate`): the best-ranked candidate replaces the baseline (the first candidate, PaddleSlim's
+   default recipe) only when it is better beyond chance on the holdout (``significance``, default 0.05):
+   a higher top-1 by a one-sided exact McNemar test, or a top-1 no lower and a lower per-image cross-entropy
+   by a one-sided paired t-test. Many near-equal candidates ranked on a few hundred images the model trained
+   on pick by noise otherwise (the winner's curse); the record names both p-values.
 4. **Layer sensitivity** (:func:`layer_errors`): the FP32 program and the best candidate's program run
    side by side in Paddle's executor (quantize/dequantize ops simulate INT8) on a few holdout images;
    a layer's error is how much the noise-to-signal ratio of its output exceeds that of its input, i.e.
@@ -299,6 +304,23 @@ class CandidateResult:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """Did the best-ranked candidate beat the baseline beyond chance on the holdout (score top1)?"""
+    baseline: str
+    best: str
+    top1_p: float        # one-sided exact McNemar test on the images exactly one of the two gets right
+    nll_p: float         # one-sided paired t-test on per-image cross-entropy (1.0 when best's top-1 is lower)
+    significance: float
+    replaced: bool       # True: best is kept; False: the baseline is
+
+    def text(self) -> str:
+        verdict = (f"{self.best} replaced the baseline {self.baseline}" if self.replaced else
+                   f"kept the baseline {self.baseline}: the best-ranked {self.best} was not better beyond chance")
+        return (f"{verdict} on the held-out images (top-1 McNemar p {self.top1_p:.3g}, cross-entropy paired "
+                f"t-test p {self.nll_p:.3g}; significance {self.significance:g})")
+
+
+@dataclass(frozen=True)
 class SearchRecord:
     """What ``Slim.ptq.algo: auto`` tried and what it kept (``PtqResult.search``, result.json)."""
     pick: str
@@ -316,6 +338,7 @@ class SearchRecord:
     summary: str
     note: str = ""
     fp32_holdout_top1: Optional[float] = None
+    gate: Optional[Gate] = None
 
 
 @dataclass(frozen=True)
@@ -327,6 +350,7 @@ class Outcome:
     backend: str
     wall_s: float
     fp32_holdout_top1: Optional[float] = None  # the FP32 model on the held-out images (score top1)
+    gate: Optional[Gate] = None
 
 
 # The FP32 model at or above this top-1 on the held-out images most likely trained on them: every candidate then
@@ -357,11 +381,38 @@ def _rank_key(row: CandidateResult, score: SearchScore, tie_break: Optional[TieB
 def cross_entropy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """Mean negative log-likelihood of ``labels``; ``outputs`` are logits, or probabilities when every row
     is non-negative and sums to 1 (a model exported with its softmax)."""
+    return float(per_image_nll(outputs, labels).mean())
+
+
+def mcnemar_p(wins: int, losses: int) -> float:
+    """One-sided exact McNemar test: the chance of at least ``wins`` of the ``wins + losses`` images that exactly
+    one of two models gets right going to the challenger, were both equally good."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue) if wins + losses else 1.0
+
+
+def gate(baseline: str, base: tuple[np.ndarray, np.ndarray], best: str, challenger: tuple[np.ndarray, np.ndarray],
+         significance: float) -> Gate:
+    """``base`` / ``challenger``: (per-image top-1 correct, per-image cross-entropy) on the same held-out images."""
+    from scipy.stats import ttest_rel
+
+    (base_ok, base_nll), (best_ok, best_nll) = base, challenger
+    wins, losses = int((best_ok & ~base_ok).sum()), int((base_ok & ~best_ok).sum())
+    top1_p = mcnemar_p(wins, losses)
+    nll_p = 1.0
+    if wins >= losses and np.any(base_nll != best_nll):
+        nll_p = float(ttest_rel(base_nll, best_nll, alternative="greater").pvalue)
+    return Gate(baseline, best, round(top1_p, 6), round(nll_p, 6), significance,
+                min(top1_p, nll_p) < significance)
+
+
+def per_image_nll(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     from ..predict import softmax
 
     out = outputs.reshape(len(outputs), -1).astype("float64")
     probs = out if np.all(out >= 0) and np.allclose(out.sum(1), 1.0, atol=1e-3) else softmax(out)
-    return float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
+    return -np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12))
 
 
 def table(rows) -> str:
@@ -386,6 +437,7 @@ class _Search:
         self.holdout, self.reference, self.workdir, self.quantize = holdout, reference, workdir, quantize
         self.rows: list[CandidateResult] = []
         self.kept: dict[int, tuple[Candidate, str, dict]] = {}
+        self.evidence: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per image: top-1 correct, cross-entropy
         self.t0 = time.perf_counter()
         self.backend = ""
 
@@ -440,8 +492,10 @@ class _Search:
         agreement = compare(self.reference, outputs)
         failures = shortfalls(agreement, outputs, g.verify_int8_min_cosine, g.verify_int8_min_top1_agreement)
         labels = self.holdout.labels
-        top1 = round(float((outputs.argmax(1) == labels).mean()), 6) if labels is not None else None
-        nll = round(cross_entropy(outputs, labels), 6) if labels is not None else None
+        top1 = nll = None
+        if labels is not None:
+            self.evidence[index] = (outputs.argmax(1) == labels, per_image_nll(outputs, labels))
+            top1, nll = round(float(self.evidence[index][0].mean()), 6), round(float(self.evidence[index][1].mean()), 6)
         row = CandidateResult(index, c.name, c.stage, c.settings(), "refused: " + ", ".join(failures) if failures
                               else "ok", top1, nll, agreement.cosine, agreement.top1_agreement, calib.get("images"),
                               round(time.perf_counter() - t0, 2))
@@ -510,6 +564,15 @@ def search(cfg: Config, ptq: PtqConfig, model_file: str, params_file: str, holdo
             for k in settings.skip_layers:
                 run.skip(dataclasses.replace(base, stage="skip"), why, name=f"{base.name}/skip{k}")
     ranked = sorted((r for r in run.rows if r.status == "ok"), key=run.key)
+    verdict = None
+    baseline = run.rows[0]
+    if settings.score == SearchScore.TOP1 and ranked and ranked[0] is not baseline and baseline.status == "ok":
+        verdict = gate(baseline.name, run.evidence[baseline.index], ranked[0].name, run.evidence[ranked[0].index],
+                       settings.alpha)
+        log.info("PTQ search: %s", verdict.text())
+        if not verdict.replaced:
+            ranked.remove(baseline)
+            ranked.insert(0, baseline)
     log.info("PTQ search table (%s on %d held-out images of %s, %s):\n%s", settings.score.value,
              len(holdout.images), holdout.source, run.backend or "no backend", table(run.rows))
     fp32_top1 = (round(float((reference.argmax(1) == holdout.labels).mean()), 6)
@@ -517,7 +580,7 @@ def search(cfg: Config, ptq: PtqConfig, model_file: str, params_file: str, holdo
     if memorized_note(fp32_top1, len(holdout.images)):
         log.warning("PTQ search: %s", memorized_note(fp32_top1, len(holdout.images)))
     return Outcome(tuple((r, *run.kept[r.index]) for r in ranked), tuple(run.rows), holdout, tuple(sensitivity),
-                   run.backend, round(time.perf_counter() - run.t0, 2), fp32_top1)
+                   run.backend, round(time.perf_counter() - run.t0, 2), fp32_top1, verdict)
 
 
 def keep_best(outcome: Outcome, save: Callable[[str, str], object]) -> tuple[object, CandidateResult, Candidate, dict, str]:
@@ -546,8 +609,9 @@ def record(outcome: Outcome, row: CandidateResult, score: SearchScore, note: str
         else f"cosine {row.cosine:.4f}"
     summary = (f"{row.name} ({value} on {len(outcome.holdout.images)} held-out images; "
                f"{tried} tried, {refused} refused, {outcome.wall_s:.1f} s)")
-    note = "; ".join(n for n in (note, memorized_note(outcome.fp32_holdout_top1, len(outcome.holdout.images))) if n)
+    note = "; ".join(n for n in (note, memorized_note(outcome.fp32_holdout_top1, len(outcome.holdout.images)),
+                                 outcome.gate.text() if outcome.gate else "") if n)
     return SearchRecord(row.name, row.index, score.value, len(outcome.holdout.images), outcome.holdout.source,
                         len(outcome.holdout.calib.files), outcome.backend, outcome.rows, tried, refused,
                         outcome.sensitivity[:SENSITIVITY_SHOWN], outcome.wall_s, summary, note,
-                        outcome.fp32_holdout_top1)
+                        outcome.fp32_holdout_top1, outcome.gate)

@@ -10,6 +10,8 @@ import tempfile
 import pytest
 
 from ppslim import artifacts
+from ppslim.compress import ptq_search
+from ppslim.config import SearchScore
 from ppslim.errors import ArtifactError
 from ppslim.predict import QUANT_OPS, read_program_ops, stored_weight_dtypes
 
@@ -76,11 +78,20 @@ def test_search_keeps_the_best_verified_candidate_as_real_int8(searched):
     pick = rows[search.pick_index]
     assert pick.name == search.pick and pick.status == "ok"
     scored = [r for r in rows if r.status == "ok"]
-    assert all(pick.holdout_top1 >= r.holdout_top1 for r in scored)       # the pick scores best on the holdout
-    ties = [r for r in scored if r.holdout_top1 == pick.holdout_top1
-            and len(r.settings["skip_tensors"]) == len(pick.settings["skip_tensors"])]
-    assert all(pick.holdout_nll <= r.holdout_nll for r in ties)          # default tie-break: cross-entropy
+    best = min(scored, key=lambda r: ptq_search._rank_key(r, SearchScore.TOP1))
+    assert all(best.holdout_top1 >= r.holdout_top1 for r in scored)       # the ranking: top-1 on the holdout
+    ties = [r for r in scored if r.holdout_top1 == best.holdout_top1
+            and len(r.settings["skip_tensors"]) == len(best.settings["skip_tensors"])]
+    assert all(best.holdout_nll <= r.holdout_nll for r in ties)          # default tie-break: cross-entropy
     assert all(0 < r.holdout_nll < 5 for r in scored)
+    if best is rows[0]:  # the baseline ranks first: nothing to test
+        assert search.gate is None and pick is best
+    else:                # the best-ranked replaces the baseline only beyond chance (significance 0.05)
+        gate = search.gate
+        assert (gate.baseline, gate.best, gate.significance) == (rows[0].name, best.name, 0.05)
+        assert 0 < gate.top1_p <= 1 and 0 <= gate.nll_p <= 1
+        assert gate.replaced == (min(gate.top1_p, gate.nll_p) < 0.05)
+        assert pick is (best if gate.replaced else rows[0]) and gate.text() in search.note
     assert search.holdout_images == 96 and search.holdout_source == "DataLoader.Train"
     assert search.calib_images_available == 1438 - 96
     assert all(r.calib_images == 32 and r.seconds > 0 for r in scored)
@@ -100,6 +111,8 @@ def test_search_table_is_in_result_json_and_temp_models_are_removed(searched):
     with open(os.path.join(result.model_dir, artifacts.RESULT_FILE)) as f:
         saved = json.load(f)
     assert saved["search"]["pick"] == result.search.pick and len(saved["search"]["candidates"]) == 5
+    gate = saved["search"]["gate"]  # the test of the best-ranked candidate against the baseline, or None
+    assert gate is None or {"baseline", "best", "top1_p", "nll_p", "significance", "replaced"} == set(gate)
     assert {"name", "holdout_top1", "cosine", "seconds", "status", "settings"} <= set(saved["search"]["candidates"][0])
     assert saved["provenance"]["settings"]["Slim.ptq.algo"] == "auto"
     assert search_temp_dirs() == before  # every candidate's model was removed

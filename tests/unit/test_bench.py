@@ -353,6 +353,14 @@ def test_search_targets_from_plain_rows():
     rows = {r["model"]: r for r in bench_report.ptq_search_rows({"accuracy": acc, "latency": lat})}
     hard = rows["digits_hard"]
     assert hard["fixed"] == {"hist": 0.9407, "KL": None, "avg": 0.9458} and hard["best_fixed_algo"] == "avg"
+    assert hard["gate"] is None  # the record has none: the details say nothing about a baseline
+    assert not [line for line in bench_report.search_details(hard) if "baseline" in line]
+    search["gate"] = {"baseline": "hist(0.99999)", "best": "hist(0.9999)", "top1_p": 1.0, "nll_p": 0.0123,
+                      "significance": 0.05, "replaced": True}
+    gated = {r["model"]: r for r in bench_report.ptq_search_rows({"accuracy": acc, "latency": lat})}["digits_hard"]
+    assert ("Against the baseline: hist(0.9999) replaced the baseline hist(0.99999) on the held-out images (top-1 "
+            "McNemar p 1, cross-entropy paired t-test p 0.0123; significance 0.05).") in bench_report.search_details(gated)
+    del search["gate"]
     assert hard["delta_pt"] == 0.08 and hard["candidates"] == 7 and hard["auto_pick"] == "hist(0.9999)"
     t = {x["target"]: x for x in bench_report.search_targets({"accuracy": acc, "latency": lat})}
     assert t["digits_hard auto PTQ top-1 vs the best fixed algorithm (pt)"]["met"] is True

@@ -62,6 +62,10 @@ def test_auto_with_default_search_and_a_tuned_block():
     (["Slim.ptq.bias_correction=true"], "Slim.ptq.bias_correction", "only inside AdaRound"),
     (["Slim.ptq.algo=auto", "Slim.ptq.search.score=cosine", "Slim.ptq.search.tie_break=nll"],
      "Slim.ptq.search.tie_break", "breaks ties of score top1"),
+    (["Slim.ptq.algo=auto", "Slim.ptq.search.score=cosine", "Slim.ptq.search.significance=0.05"],
+     "Slim.ptq.search.significance", "tests on the labels of score top1"),
+    (["Slim.ptq.algo=auto", "Slim.ptq.search.significance=0"], "Slim.ptq.search.significance", "(0, 1]"),
+    (["Slim.ptq.algo=auto", "Slim.ptq.search.significance=1.5"], "Slim.ptq.search.significance", "(0, 1]"),
 ])
 def test_bad_search_keys_fail_in_one_line(overrides, key, text):
     err = rejected(*overrides)
@@ -159,6 +163,55 @@ def test_ranking_top1_then_fewer_skipped_layers_then_tie_break_then_order():
     assert ranked([*rows, row(5, 0.96, 0.98, skip=1, nll=0.5)])[0] == 5
     cos = [row(0, None, 0.9951, nll=None), row(1, None, 0.9954, skip=1, nll=None), row(2, None, 0.9990, skip=1)]
     assert ranked(cos, SearchScore.COSINE) == [2, 0, 1]  # cosine counts to 3 decimals before skipped layers
+
+
+# ------------------------------------------------------------------------------- the gate against the baseline
+def evidence(correct, nll):
+    return np.asarray(correct, dtype=bool), np.asarray(nll, dtype="float64")
+
+
+def test_significance_defaults_to_five_percent_and_is_settable():
+    assert load("Slim.ptq.algo=auto").Slim.ptq.search is None and PtqSearchConfig().alpha == 0.05
+    s = load("Slim.ptq.algo=auto", "Slim.ptq.search.significance=0.01").Slim.ptq.search
+    assert s.significance == 0.01 and s.alpha == 0.01
+
+
+def test_gate_keeps_the_baseline_when_the_best_wins_by_one_image():
+    rng = np.random.default_rng(0)
+    base_ok = np.ones(256, dtype=bool)
+    base_ok[:3] = False
+    best_ok = base_ok.copy()
+    best_ok[0] = True                                        # one image more: McNemar p = 0.5
+    noise = rng.normal(0.0, 0.05, 256)
+    g = ptq_search.gate("hist", evidence(base_ok, 0.13 + noise), "mse", evidence(best_ok, 0.13 + noise[::-1]), 0.05)
+    assert g.top1_p == pytest.approx(0.5) and g.nll_p > 0.05 and not g.replaced
+    assert "kept the baseline hist: the best-ranked mse was not better beyond chance" in g.text()
+    assert ptq_search.gate("hist", evidence(base_ok, 0.13 + noise), "mse", evidence(best_ok, 0.13 + noise[::-1]),
+                           1.0).replaced                    # significance 1: the ranking alone
+
+
+def test_gate_replaces_the_baseline_on_a_clear_top1_gain():
+    base_ok = np.zeros(100, dtype=bool)
+    best_ok = base_ok.copy()
+    best_ok[:10] = True                                      # 10 images only the best gets right, none the other way
+    nll = np.full(100, 0.5)
+    g = ptq_search.gate("hist", evidence(base_ok, nll), "avg", evidence(best_ok, nll), 0.05)
+    assert g.top1_p == pytest.approx(0.5 ** 10, rel=1e-3) and g.replaced
+    assert g.text().startswith("avg replaced the baseline hist")
+
+
+def test_gate_weighs_cross_entropy_only_at_equal_or_better_top1():
+    ok = np.ones(129, dtype=bool)
+    rng = np.random.default_rng(1)
+    base_nll = 0.04 + rng.uniform(0.0, 0.01, 129)
+    better = ptq_search.gate("hist(0.99999)", evidence(ok, base_nll), "hist(0.999)", evidence(ok, base_nll * 0.9),
+                             0.05)
+    assert better.top1_p == 1.0 and better.nll_p < 1e-6 and better.replaced  # consistently lower: replaced
+    worse_top1 = ok.copy()
+    worse_top1[:2] = False
+    lower = ptq_search.gate("hist(0.99999)", evidence(ok, base_nll), "hist(0.999)",
+                            evidence(worse_top1, base_nll * 0.9), 0.05)
+    assert lower.nll_p == 1.0 and not lower.replaced          # a lower top-1 is never bought by cross-entropy
 
 
 def test_cross_entropy_of_logits_and_of_probabilities():
