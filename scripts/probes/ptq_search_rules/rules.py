@@ -19,7 +19,7 @@ def mcnemar_p(better_only, worse_only):  # one-sided exact
     n = better_only + worse_only
     return sum(comb(n, k) for k in range(better_only, n + 1)) / 2 ** n if n else 1.0
 FIXED = {"hist(0.99999)", "avg", "mse", "KL(fixed)"}
-rules = ["R0 top1>nll", "R1 top1>kl", "R2 top1>cos", "R3 nll", "R4 kl", "R5 gated-default", "R6 gated+nll", "R7 any-sig", "R8 any-sig-bonf", "R9 best-sig-wilcoxon", "R10 kl+sig-top1", "R11 gated-kl", "R12 score-cosine", "R13 skip>kl+sig"]
+rules = ["R0 top1>nll", "R1 top1>kl", "R2 top1>cos", "R3 nll", "R4 kl", "R5 gated-default", "R6 gated+nll", "R7 any-sig", "R8 any-sig-bonf", "R9 best-sig-wilcoxon", "R10 kl+sig-top1", "R11 gated-kl", "R12 score-cosine", "R13 skip>kl+sig", "ppslim gate"]
 from scipy import stats
 tot = {r: [] for r in rules}
 for f in sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "scripts/probes/ptq_search_rules/out/*.npz")):
@@ -83,6 +83,10 @@ for f in sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "scripts/probes/
     k2 = min(cands, key=lambda i: (m[i]["skip"], m[i]["kl"], i))
     better2 = [c for c in cands if c != k2 and top1_sig(c, k2)]
     picks["R13 skip>kl+sig"] = min(better2, key=rk) if better2 else k2
+    # what ppslim ships: ptq_search.gate on the same evidence (R6 with scipy's paired t-test)
+    from ppslim.compress import ptq_search
+    ev = lambda i: (z["hold"][i].argmax(1) == y, per_nll(z["hold"][i]))
+    picks["ppslim gate"] = d if b == d or not ptq_search.gate("base", ev(d), "best", ev(b), 0.05).replaced else b
     line = []
     for r in rules:
         reg = 100 * (best_fixed - vt[picks[r]]); tot[r].append(reg)
