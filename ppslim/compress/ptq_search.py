@@ -379,8 +379,7 @@ def _rank_key(row: CandidateResult, score: SearchScore, tie_break: Optional[TieB
 
 
 def cross_entropy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    """Mean negative log-likelihood of ``labels``; ``outputs`` are logits, or probabilities when every row
-    is non-negative and sums to 1 (a model exported with its softmax)."""
+    """Mean negative log-likelihood of ``labels`` (:func:`per_image_nll`)."""
     return float(per_image_nll(outputs, labels).mean())
 
 
@@ -408,6 +407,8 @@ def gate(baseline: str, base: tuple[np.ndarray, np.ndarray], best: str, challeng
 
 
 def per_image_nll(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each image's negative log-likelihood of its label; ``outputs`` are logits, or probabilities when every
+    row is non-negative and sums to 1 (a model exported with its softmax)."""
     from ..predict import softmax
 
     out = outputs.reshape(len(outputs), -1).astype("float64")
@@ -494,8 +495,9 @@ class _Search:
         labels = self.holdout.labels
         top1 = nll = None
         if labels is not None:
-            self.evidence[index] = (outputs.argmax(1) == labels, per_image_nll(outputs, labels))
-            top1, nll = round(float(self.evidence[index][0].mean()), 6), round(float(self.evidence[index][1].mean()), 6)
+            correct, losses = outputs.argmax(1) == labels, per_image_nll(outputs, labels)
+            self.evidence[index] = (correct, losses)
+            top1, nll = round(float(correct.mean()), 6), round(float(losses.mean()), 6)
         row = CandidateResult(index, c.name, c.stage, c.settings(), "refused: " + ", ".join(failures) if failures
                               else "ok", top1, nll, agreement.cosine, agreement.top1_agreement, calib.get("images"),
                               round(time.perf_counter() - t0, 2))
