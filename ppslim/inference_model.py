@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import artifacts, data, logs
+from . import artifacts, data, logs, tracing
 from .config import Config, InferenceBackend
 from .predict import Agreement, backend_name, paddle_predictor, predict_all, verify
 
@@ -76,7 +76,8 @@ def save_verified(cfg: Config, out_dir: str, save: Callable[[str], None], refere
     verification images match ``reference`` (logits of the same images from the source model)."""
     images = verification_images(cfg) if images is None else images
     with artifacts.atomic_dir(out_dir) as tmp:
-        with logs.capture_native():  # jit.save, QAT export and quant_post_static print from C++ and PaddleSlim
+        # jit.save, QAT export and quant_post_static print from C++ and PaddleSlim
+        with logs.capture_native(), tracing.clean_trace():
             save(tmp)
         model_file, params_file = artifacts.inference_files(tmp, model_filename, params_filename, key=what)
         predictor = paddle_predictor(model_file, params_file, cfg.Global.inference_backend, cfg.Global.device,

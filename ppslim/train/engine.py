@@ -16,7 +16,7 @@ from typing import Callable, Optional, Protocol
 
 import numpy as np
 
-from .. import artifacts, data, logs
+from .. import artifacts, data, logs, tracing
 from . import optim
 from .amp import Amp
 from ..config import Config, Device, LrConfig
@@ -305,6 +305,7 @@ def fit(model, cfg: Config, runtime: Runtime, run_dir: str, *, epochs: Optional[
     if g.to_static:  # as PaddleClas's apply_to_static: the model's forward becomes a static program
         from paddle.static import InputSpec
 
+        tracing.forget_stale_traces()  # the forward is traced at its first call, below
         paddle.jit.to_static(model, input_spec=[InputSpec([None, *g.image_shape], "float32")])
     net = paddle.DataParallel(model) if runtime.distributed else model
     start_epoch, best_top1, best_epoch = 1, -1.0, 0
