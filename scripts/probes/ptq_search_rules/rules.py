@@ -4,23 +4,19 @@ R0 is the ranking before stop 19 (top-1, skipped layers, cross-entropy); R6 is t
 Usage: rules.py ['out/*.npz']"""
 import glob, sys
 import numpy as np
-from math import comb
-def softmax(x):
-    x = x.astype('float64'); e = np.exp(x - x.max(1, keepdims=True)); return e / e.sum(1, keepdims=True)
+from scipy import stats
+from ppslim.compress.ptq_search import cross_entropy, gate, mcnemar_p, per_image_nll
+from ppslim.predict import softmax
 def kl(ref, o):
-    P, Q = softmax(ref), softmax(o)
+    P, Q = softmax(ref.astype('float64')), softmax(o.astype('float64'))
     return float((P * (np.log(np.maximum(P, 1e-12)) - np.log(np.maximum(Q, 1e-12)))).sum(1).mean())
-def nll(o, y):
-    return float(-np.log(np.maximum(softmax(o)[np.arange(len(y)), y], 1e-12)).mean())
 def cos(ref, o):
     a, b = ref.reshape(len(ref), -1).astype('float64'), o.reshape(len(o), -1).astype('float64')
     return float(((a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)).mean())
-def mcnemar_p(better_only, worse_only):  # one-sided exact
-    n = better_only + worse_only
-    return sum(comb(n, k) for k in range(better_only, n + 1)) / 2 ** n if n else 1.0
+def wins_losses(base_ok, other_ok):
+    return int((other_ok & ~base_ok).sum()), int((base_ok & ~other_ok).sum())
 FIXED = {"hist(0.99999)", "avg", "mse", "KL(fixed)"}
 rules = ["R0 top1>nll", "R1 top1>kl", "R2 top1>cos", "R3 nll", "R4 kl", "R5 gated-default", "R6 gated+nll", "R7 any-sig", "R8 any-sig-bonf", "R9 best-sig-wilcoxon", "R10 kl+sig-top1", "R11 gated-kl", "R12 score-cosine", "R13 skip>kl+sig", "ppslim gate"]
-from scipy import stats
 tot = {r: [] for r in rules}
 for f in sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "scripts/probes/ptq_search_rules/out/*.npz")):
     z = np.load(f)
@@ -29,7 +25,7 @@ for f in sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "scripts/probes/
     fixed = {"hist(0.99999)", "avg"} if "mbv3" in f else FIXED
     best_fixed = max([vt[i] for i, n in enumerate(names) if n in fixed and z["status"][i] in ("ok", "fixed")] or [0])
     cands = [i for i, n in enumerate(names) if z["status"][i] == "ok"]
-    m = {i: dict(top1=(z["hold"][i].argmax(1) == y).mean(), nll=nll(z["hold"][i], y), kl=kl(z["ref_hold"], z["hold"][i]),
+    m = {i: dict(top1=(z["hold"][i].argmax(1) == y).mean(), nll=cross_entropy(z["hold"][i], y), kl=kl(z["ref_hold"], z["hold"][i]),
                  cos=cos(z["ref_hold"], z["hold"][i]), skip=int(z["skips"][i])) for i in cands}
     keys = {"R0 top1>nll": lambda i: (-m[i]["top1"], m[i]["skip"], m[i]["nll"], i),
             "R1 top1>kl": lambda i: (-m[i]["top1"], m[i]["skip"], m[i]["kl"], i),
@@ -39,21 +35,20 @@ for f in sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "scripts/probes/
     picks = {r: min(cands, key=k) for r, k in keys.items()}
     d = cands[0]; b = picks["R0 top1>nll"]
     ci, cb = z["hold"][d].argmax(1) == y, z["hold"][b].argmax(1) == y
-    p = mcnemar_p(int((cb & ~ci).sum()), int((ci & ~cb).sum()))
+    p = mcnemar_p(*wins_losses(ci, cb))
     picks["R5 gated-default"] = b if p < 0.05 else d
     # gated on nll too: paired t on per-image nll difference
-    def per_nll(o): return -np.log(np.maximum(softmax(o)[np.arange(len(y)), y], 1e-12))
+    def per_nll(o): return per_image_nll(o, y)
     diff = per_nll(z["hold"][d]) - per_nll(z["hold"][b])
     t = diff.mean() / (diff.std(ddof=1) / np.sqrt(len(diff)) + 1e-30)
     picks["R6 gated+nll"] = b if (p < 0.05 or (m[b]["top1"] >= m[d]["top1"] and t > 1.645)) else d
-    def per_nll2(o): return -np.log(np.maximum(softmax(o)[np.arange(len(y)), y], 1e-12))
     def sig_p(c):
         a, bb = z["hold"][d].argmax(1) == y, z["hold"][c].argmax(1) == y
-        wins, losses = int((bb & ~a).sum()), int((a & ~bb).sum())
-        p1 = stats.binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue if wins + losses else 1.0
+        wins, losses = wins_losses(a, bb)
+        p1 = mcnemar_p(wins, losses)
         p2 = 1.0
         if wins >= losses:
-            diff = per_nll2(z["hold"][d]) - per_nll2(z["hold"][c])
+            diff = per_nll(z["hold"][d]) - per_nll(z["hold"][c])
             if np.any(diff != 0): p2 = stats.wilcoxon(diff, alternative="greater").pvalue
         return min(p1, p2)
     rk = keys["R0 top1>nll"]
@@ -65,13 +60,12 @@ for f in sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "scripts/probes/
     picks["R8 any-sig-bonf"] = min(sigb, key=rk) if sigb else d
     picks["R9 best-sig-wilcoxon"] = b if ps.get(b, 1) < 0.05 else d
     def per_kl(o):
-        P, Q = softmax(z["ref_hold"]), softmax(o)
+        P, Q = softmax(z["ref_hold"].astype('float64')), softmax(o.astype('float64'))
         return (P * (np.log(np.maximum(P, 1e-12)) - np.log(np.maximum(Q, 1e-12)))).sum(1)
     k = picks["R4 kl"]
     def top1_sig(c, than):
         a, bb = z["hold"][than].argmax(1) == y, z["hold"][c].argmax(1) == y
-        w, l = int((bb & ~a).sum()), int((a & ~bb).sum())
-        return (stats.binomtest(w, w + l, 0.5, alternative="greater").pvalue if w + l else 1.0) < 0.05
+        return mcnemar_p(*wins_losses(a, bb)) < 0.05
     better = [c for c in cands if c != k and top1_sig(c, k)]
     picks["R10 kl+sig-top1"] = min(better, key=rk) if better else k
     def kl_sig(c):
@@ -84,9 +78,8 @@ for f in sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "scripts/probes/
     better2 = [c for c in cands if c != k2 and top1_sig(c, k2)]
     picks["R13 skip>kl+sig"] = min(better2, key=rk) if better2 else k2
     # what ppslim ships: ptq_search.gate on the same evidence (R6 with scipy's paired t-test)
-    from ppslim.compress import ptq_search
     ev = lambda i: (z["hold"][i].argmax(1) == y, per_nll(z["hold"][i]))
-    picks["ppslim gate"] = d if b == d or not ptq_search.gate("base", ev(d), "best", ev(b), 0.05).replaced else b
+    picks["ppslim gate"] = d if b == d or not gate("base", ev(d), "best", ev(b), 0.05).replaced else b
     line = []
     for r in rules:
         reg = 100 * (best_fixed - vt[picks[r]]); tot[r].append(reg)
