@@ -6,13 +6,12 @@ import glob, sys
 import numpy as np
 from scipy import stats
 from ppslim.compress.ptq_search import cross_entropy, gate, mcnemar_p, per_image_nll
-from ppslim.predict import softmax
-def kl(ref, o):
+from ppslim.predict import compare, softmax
+def per_image_kl(ref, o):
     P, Q = softmax(ref.astype('float64')), softmax(o.astype('float64'))
-    return float((P * (np.log(np.maximum(P, 1e-12)) - np.log(np.maximum(Q, 1e-12)))).sum(1).mean())
-def cos(ref, o):
-    a, b = ref.reshape(len(ref), -1).astype('float64'), o.reshape(len(o), -1).astype('float64')
-    return float(((a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)).mean())
+    return (P * (np.log(np.maximum(P, 1e-12)) - np.log(np.maximum(Q, 1e-12)))).sum(1)
+def kl(ref, o):
+    return float(per_image_kl(ref, o).mean())
 def wins_losses(base_ok, other_ok):
     return int((other_ok & ~base_ok).sum()), int((base_ok & ~other_ok).sum())
 FIXED = {"hist(0.99999)", "avg", "mse", "KL(fixed)"}
@@ -26,7 +25,7 @@ for f in sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "scripts/probes/
     best_fixed = max([vt[i] for i, n in enumerate(names) if n in fixed and z["status"][i] in ("ok", "fixed")] or [0])
     cands = [i for i, n in enumerate(names) if z["status"][i] == "ok"]
     m = {i: dict(top1=(z["hold"][i].argmax(1) == y).mean(), nll=cross_entropy(z["hold"][i], y), kl=kl(z["ref_hold"], z["hold"][i]),
-                 cos=cos(z["ref_hold"], z["hold"][i]), skip=int(z["skips"][i])) for i in cands}
+                 cos=compare(z["ref_hold"], z["hold"][i]).cosine, skip=int(z["skips"][i])) for i in cands}
     keys = {"R0 top1>nll": lambda i: (-m[i]["top1"], m[i]["skip"], m[i]["nll"], i),
             "R1 top1>kl": lambda i: (-m[i]["top1"], m[i]["skip"], m[i]["kl"], i),
             "R2 top1>cos": lambda i: (-m[i]["top1"], m[i]["skip"], -m[i]["cos"], i),
@@ -59,9 +58,7 @@ for f in sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "scripts/probes/
     sigb = [c for c in others if ps[c] < 0.05 / len(others)]
     picks["R8 any-sig-bonf"] = min(sigb, key=rk) if sigb else d
     picks["R9 best-sig-wilcoxon"] = b if ps.get(b, 1) < 0.05 else d
-    def per_kl(o):
-        P, Q = softmax(z["ref_hold"].astype('float64')), softmax(o.astype('float64'))
-        return (P * (np.log(np.maximum(P, 1e-12)) - np.log(np.maximum(Q, 1e-12)))).sum(1)
+    def per_kl(o): return per_image_kl(z["ref_hold"], o)
     k = picks["R4 kl"]
     def top1_sig(c, than):
         a, bb = z["hold"][than].argmax(1) == y, z["hold"][c].argmax(1) == y
